@@ -60,6 +60,27 @@ pub const ATTR_TRANSACTIONAL: i16 = 1 << 4;
 pub const ATTR_CONTROL: i16 = 1 << 5;
 pub const ATTR_DELETE_HORIZON: i16 = 1 << 6;
 
+/// What the timestamps of a batch mean (attribute bit 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TimestampType {
+    /// Each record carries the time its producer created it.
+    #[default]
+    CreateTime,
+    /// The broker stamped the batch when appending it; the batch's max
+    /// timestamp is every record's timestamp.
+    LogAppendTime,
+}
+
+impl TimestampType {
+    /// The attribute bits for this timestamp type.
+    pub fn attribute_bits(self) -> i16 {
+        match self {
+            TimestampType::CreateTime => 0,
+            TimestampType::LogAppendTime => ATTR_TIMESTAMP_LOG_APPEND,
+        }
+    }
+}
+
 /// A decoded copy of a batch header (the fields are small; copying them is
 /// cheaper than re-reading big-endian bytes on every access).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +189,20 @@ impl BatchHeader {
         Compression::from_attributes(self.attributes).unwrap_or(Compression::None)
     }
 
+    /// Whether record timestamps are producer or broker time.
+    pub fn timestamp_type(&self) -> TimestampType {
+        if self.attributes & ATTR_TIMESTAMP_LOG_APPEND != 0 {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        }
+    }
+
+    /// True when the batch belongs to a transaction.
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & ATTR_TRANSACTIONAL != 0
+    }
+
     /// True for transaction markers and other control batches.
     pub fn is_control(&self) -> bool {
         self.attributes & ATTR_CONTROL != 0
@@ -177,6 +212,50 @@ impl BatchHeader {
     pub fn has_producer_id(&self) -> bool {
         self.producer_id >= 0
     }
+}
+
+impl BatchHeader {
+    /// Writes this header, CRC field as stored in `self.crc`, into the first
+    /// [`HEADER_LEN`] bytes of `buf`. Pair with [`update_crc`] once the
+    /// record section is in place.
+    ///
+    /// # Panics
+    /// When `buf` is shorter than a header: callers size it first.
+    pub fn write_to(&self, buf: &mut [u8]) {
+        assert!(
+            buf.len() >= HEADER_LEN,
+            "a batch header needs {HEADER_LEN} bytes"
+        );
+        buf[0..8].copy_from_slice(&self.base_offset.0.to_be_bytes());
+        buf[LENGTH_AT..LENGTH_AT + 4].copy_from_slice(&self.batch_length.to_be_bytes());
+        buf[LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4]
+            .copy_from_slice(&self.partition_leader_epoch.to_be_bytes());
+        buf[MAGIC_AT] = self.magic as u8;
+        buf[CRC_AT..CRC_AT + 4].copy_from_slice(&self.crc.to_be_bytes());
+        buf[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&self.attributes.to_be_bytes());
+        buf[LAST_OFFSET_DELTA_AT..LAST_OFFSET_DELTA_AT + 4]
+            .copy_from_slice(&self.last_offset_delta.to_be_bytes());
+        buf[BASE_TIMESTAMP_AT..BASE_TIMESTAMP_AT + 8]
+            .copy_from_slice(&self.base_timestamp.0.to_be_bytes());
+        buf[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8]
+            .copy_from_slice(&self.max_timestamp.0.to_be_bytes());
+        buf[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&self.producer_id.to_be_bytes());
+        buf[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2]
+            .copy_from_slice(&self.producer_epoch.to_be_bytes());
+        buf[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4]
+            .copy_from_slice(&self.base_sequence.to_be_bytes());
+        buf[RECORD_COUNT_AT..RECORD_COUNT_AT + 4].copy_from_slice(&self.record_count.to_be_bytes());
+    }
+}
+
+/// Recomputes the CRC of one whole batch and stores it, after its
+/// attributes or records were written or changed.
+///
+/// # Panics
+/// When `batch` is shorter than a header.
+pub fn update_crc(batch: &mut [u8]) {
+    let crc = compute_crc(batch);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Total length of the batch starting at `buf`, if its length field is
@@ -298,6 +377,130 @@ impl Iterator for Batches {
                 self.done = true;
                 Some(Err(error))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builder::{BatchBuilder, BatchOptions};
+    use proptest::prelude::*;
+
+    fn sample_batch(compression: Compression) -> Bytes {
+        let mut builder = BatchBuilder::new(BatchOptions {
+            compression,
+            base_offset: Offset(40),
+            ..BatchOptions::default()
+        });
+        builder
+            .push(Timestamp(10), Some(b"key"), Some(b"value"), &[])
+            .unwrap();
+        builder
+            .push(Timestamp(12), None, Some(b"second"), &[])
+            .unwrap();
+        builder.build().unwrap()
+    }
+
+    #[test]
+    fn check_batch_detects_every_flipped_bit_under_the_crc() {
+        for codec in [Compression::None, Compression::Zstd] {
+            let batch = sample_batch(codec);
+            assert!(check_batch(&batch).is_ok());
+            for bit in CRC_START * 8..batch.len() * 8 {
+                let mut flipped = batch.to_vec();
+                flipped[bit / 8] ^= 1 << (bit % 8);
+                assert!(
+                    check_batch(&flipped).is_err(),
+                    "{codec:?}: flip of bit {bit} passed"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn flipped_stored_crc_is_a_mismatch() {
+        let mut batch = sample_batch(Compression::None).to_vec();
+        batch[CRC_AT] ^= 0x80;
+        assert!(matches!(
+            check_batch(&batch),
+            Err(BatchError::CrcMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn rewriting_base_offset_and_leader_epoch_keeps_the_crc() {
+        let mut batch = sample_batch(Compression::Gzip).to_vec();
+        set_base_offset(&mut batch, Offset(1 << 40));
+        set_partition_leader_epoch(&mut batch, 12);
+        let header = check_batch(&batch).expect("CRC still valid");
+        assert_eq!(header.base_offset, Offset(1 << 40));
+        assert_eq!(header.partition_leader_epoch, 12);
+        assert_eq!(header.last_offset(), Offset((1 << 40) + 1));
+    }
+
+    #[test]
+    fn truncated_and_padded_buffers() {
+        let batch = sample_batch(Compression::None);
+        for cut in 0..batch.len() {
+            assert!(check_batch(&batch[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut two = batch.to_vec();
+        two.extend_from_slice(&batch);
+        two.extend_from_slice(&batch[..20]);
+        let found: Vec<_> = Batches::new(Bytes::from(two), true).collect();
+        assert_eq!(found.len(), 2, "the partial third batch is skipped");
+        assert!(found.iter().all(Result::is_ok));
+    }
+
+    #[test]
+    fn unknown_codec_and_bad_magic_are_refused() {
+        let mut batch = sample_batch(Compression::None).to_vec();
+        batch[MAGIC_AT] = 1;
+        assert_eq!(
+            BatchHeader::parse(&batch),
+            Err(BatchError::BadMagic { magic: 1 })
+        );
+        let mut batch = sample_batch(Compression::None).to_vec();
+        batch[ATTRIBUTES_AT + 1] |= 0x7;
+        update_crc(&mut batch);
+        assert!(matches!(
+            check_batch(&batch),
+            Err(BatchError::UnknownCompression { .. })
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn write_to_then_parse_round_trips(
+            base_offset in any::<i64>(),
+            batch_length in 49i32..i32::MAX,
+            epoch in any::<i32>(),
+            codec in 0i16..5,
+            flags in 0i16..16,
+            last_offset_delta in 0i32..i32::MAX,
+            timestamps in any::<(i64, i64)>(),
+            producer in any::<(i64, i16, i32)>(),
+            record_count in 0i32..i32::MAX,
+        ) {
+            let header = BatchHeader {
+                base_offset: Offset(base_offset),
+                batch_length,
+                partition_leader_epoch: epoch,
+                magic: MAGIC_V2,
+                crc: 0x1234_5678,
+                attributes: codec | flags << 3,
+                last_offset_delta,
+                base_timestamp: Timestamp(timestamps.0),
+                max_timestamp: Timestamp(timestamps.1),
+                producer_id: producer.0,
+                producer_epoch: producer.1,
+                base_sequence: producer.2,
+                record_count,
+            };
+            let mut buf = [0u8; HEADER_LEN];
+            header.write_to(&mut buf);
+            prop_assert_eq!(BatchHeader::parse(&buf), Ok(header));
         }
     }
 }

@@ -1,0 +1,24 @@
+//! `sluice bench`: benchmarks that print their figures next to the raw
+//! limit of this machine, measured in the same run.
+
+mod disk;
+mod log;
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Append records to a fresh partition with fsync on, then read them all back.
+    ///
+    /// Without --records/--size it runs both standard cases: 2,000,000 × 100 B
+    /// and 500,000 × 1 KiB.
+    Log(log::LogBenchArgs),
+}
+
+pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        BenchCommand::Log(args) => log::run(args),
+    }
+}
