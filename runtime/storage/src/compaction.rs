@@ -32,11 +32,10 @@ use tracing::info;
 
 use crate::config::CleanupPolicy;
 use crate::error::{Result, StorageError};
+use crate::index_builder::IndexBuilder;
 use crate::partition::Partition;
 use crate::recovery::{CLEANED_SUFFIX, LEADER_EPOCH, SWAP_SUFFIX};
-use crate::segment::{
-    segment_path, IndexBuilder, SealedSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
-};
+use crate::segment::{segment_path, SealedSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use crate::writer::sync_dir;
 
 /// What one compaction pass did.

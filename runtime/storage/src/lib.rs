@@ -7,8 +7,10 @@
 //! | [`partition`] | one partition: append, read by offset or time, watermarks |
 //! | `writer` | the per-partition writer thread: offsets, grouping, rolls |
 //! | `syncer` | the fsync thread: group commit, acks, high watermark |
-//! | [`segment`] | active and sealed segments, reads within one segment |
-//! | [`index`], [`time_index`] | sparse offset and time indexes |
+//! | [`segment`] | active and sealed segments, their files |
+//! | [`segment_view`] | reads within one segment: by offset, by timestamp |
+//! | [`index`], [`time_index`] | sparse offset and time index formats |
+//! | [`index_builder`] | the entries both indexes get as batches go by |
 //! | [`recovery`] | opening a partition: tail scan, torn-tail truncation |
 //! | [`retention`] | deleting old segments by age and size |
 //! | [`compaction`] | keeping the latest record per key |
@@ -24,10 +26,12 @@ pub mod compaction;
 pub mod config;
 pub mod error;
 pub mod index;
+pub mod index_builder;
 pub mod partition;
 pub mod recovery;
 pub mod retention;
 pub mod segment;
+pub mod segment_view;
 pub mod store;
 mod syncer;
 pub mod time_index;

@@ -26,7 +26,8 @@ use sluice_types::{Offset, Timestamp};
 use crate::config::LogConfig;
 use crate::error::{Result, StorageError};
 use crate::recovery::{recover, RecoveryReport};
-use crate::segment::{ActiveShared, SealedSegment, SegmentView};
+use crate::segment::{ActiveShared, SealedSegment};
+use crate::segment_view::SegmentView;
 use crate::writer::{Command, LogWriter, Reply};
 
 /// Appends queued per partition before callers block (backpressure).

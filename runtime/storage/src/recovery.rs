@@ -21,9 +21,10 @@ use tracing::{info, warn};
 
 use crate::error::{Result, StorageError};
 use crate::index::{self};
+use crate::index_builder::IndexBuilder;
 use crate::segment::{
-    map_file, parse_segment_name, relative, segment_path, ActiveSegment, IndexBuilder,
-    SealedSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+    map_file, parse_segment_name, relative, segment_path, ActiveSegment, SealedSegment,
+    INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
 use crate::time_index;
 

@@ -4,8 +4,9 @@
 //! and any number of [`SealedSegment`]s, which are immutable, memory-mapped
 //! and shared with readers. Sealing consumes the active segment, so
 //! "appendable" and "read-only" are different types. Readers see a segment
-//! through [`SegmentView`], which bounds what they may read: the whole file
-//! of a sealed segment, the durable prefix of the active one.
+//! through `SegmentView` (`segment_view.rs`), which bounds what they may
+//! read: the whole file of a sealed segment, the durable prefix of the
+//! active one.
 //!
 //! Files are named by the segment's base offset, zero-padded to 20 digits:
 //! `00000000000000004096.log`, `.index`, `.timeindex`.
@@ -17,14 +18,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use memmap2::Mmap;
-use sluice_batch::{BatchHeader, HEADER_LEN};
+use sluice_batch::BatchHeader;
 use sluice_types::{Offset, Timestamp};
 
 use crate::error::{Result, StorageError};
-use crate::index::{self, IndexEntry};
-use crate::time_index::{self, TimeIndexEntry};
+use crate::index_builder::IndexBuilder;
+use crate::time_index;
 
 pub const LOG_SUFFIX: &str = "log";
 pub const INDEX_SUFFIX: &str = "index";
@@ -66,90 +67,6 @@ pub fn map_file(path: &Path) -> Result<Bytes> {
     Ok(Bytes::from_owner(mmap))
 }
 
-/// Keeps sparse index entries while batches are appended or scanned.
-///
-/// Shared by the append path and recovery so both produce identical
-/// indexes for the same log.
-#[derive(Debug, Default, Clone)]
-pub struct IndexBuilder {
-    pub interval_bytes: u32,
-    bytes_since_entry: u64,
-    /// Running maximum timestamp of the segment.
-    pub max_timestamp: Option<Timestamp>,
-    last_time_entry: Option<Timestamp>,
-}
-
-impl IndexBuilder {
-    pub fn new(interval_bytes: u32) -> Self {
-        IndexBuilder {
-            interval_bytes,
-            ..Default::default()
-        }
-    }
-
-    /// Resumes after existing entries, e.g. when reopening a segment.
-    pub fn resume(interval_bytes: u32, last_time_entry: Option<Timestamp>) -> Self {
-        IndexBuilder {
-            interval_bytes,
-            max_timestamp: last_time_entry,
-            last_time_entry,
-            ..Default::default()
-        }
-    }
-
-    /// Records one batch at `position`; pushes the entries it earns.
-    ///
-    /// When an offset entry is due for this batch, a time entry covering
-    /// every batch *before* it is pushed first. So at each offset entry the
-    /// time index is complete up to that batch, and recovery can resume at
-    /// any offset entry knowing the running maximum from the time index.
-    pub fn on_batch(
-        &mut self,
-        segment_base: Offset,
-        position: u64,
-        header: &BatchHeader,
-        index_out: &mut Vec<u8>,
-        time_out: &mut Vec<u8>,
-    ) {
-        if position > 0 && self.bytes_since_entry >= u64::from(self.interval_bytes) {
-            self.push_time_entry(segment_base, header.base_offset.plus(-1), time_out);
-            let entry = IndexEntry {
-                relative_offset: relative(segment_base, header.base_offset),
-                position: position as u32,
-            };
-            index_out.extend_from_slice(&entry.encode());
-            self.bytes_since_entry = 0;
-        }
-        self.bytes_since_entry += header.total_len() as u64;
-        if self
-            .max_timestamp
-            .is_none_or(|max| header.max_timestamp > max)
-        {
-            self.max_timestamp = Some(header.max_timestamp);
-        }
-    }
-
-    /// Writes the running maximum if it is newer than the last time entry;
-    /// done on seal so the time index ends with the segment's maximum.
-    pub fn push_time_entry(
-        &mut self,
-        segment_base: Offset,
-        last_offset: Offset,
-        time_out: &mut Vec<u8>,
-    ) {
-        if let Some(max) = self.max_timestamp {
-            if self.last_time_entry.is_none_or(|last| max > last) {
-                let entry = TimeIndexEntry {
-                    timestamp: max,
-                    relative_offset: relative(segment_base, last_offset),
-                };
-                time_out.extend_from_slice(&entry.encode());
-                self.last_time_entry = Some(max);
-            }
-        }
-    }
-}
-
 /// An offset relative to its segment. Segments never span more than
 /// `u32::MAX` offsets: the writer rolls before that.
 pub fn relative(segment_base: Offset, offset: Offset) -> u32 {
@@ -163,9 +80,9 @@ pub struct SealedSegment {
     pub next_offset: Offset,
     pub max_timestamp: Option<Timestamp>,
     pub path: PathBuf,
-    log: Bytes,
-    index: Bytes,
-    time_index: Bytes,
+    pub(crate) log: Bytes,
+    pub(crate) index: Bytes,
+    pub(crate) time_index: Bytes,
 }
 
 impl SealedSegment {
@@ -201,10 +118,10 @@ impl SealedSegment {
 pub struct ActiveShared {
     pub base_offset: Offset,
     pub path: PathBuf,
-    log: File,
+    pub(crate) log: File,
     /// Encoded offset index entries, also appended to the `.index` file.
-    index: RwLock<Vec<u8>>,
-    time_index: RwLock<Vec<u8>>,
+    pub(crate) index: RwLock<Vec<u8>>,
+    pub(crate) time_index: RwLock<Vec<u8>>,
     /// Largest timestamp appended so far; `i64::MIN` while empty.
     max_timestamp: AtomicI64,
 }
@@ -223,167 +140,6 @@ impl ActiveShared {
     pub fn max_timestamp(&self) -> Option<Timestamp> {
         let max = self.max_timestamp.load(Ordering::Acquire);
         (max != i64::MIN).then_some(Timestamp(max))
-    }
-}
-
-/// A segment as a reader sees it: which bytes exist and how to get them.
-#[derive(Clone)]
-pub enum SegmentView {
-    Sealed(Arc<SealedSegment>),
-    /// The active segment and how many of its bytes are readable (those at
-    /// or below the high watermark).
-    Active(Arc<ActiveShared>, u64),
-}
-
-impl SegmentView {
-    pub fn base_offset(&self) -> Offset {
-        match self {
-            SegmentView::Sealed(s) => s.base_offset,
-            SegmentView::Active(a, _) => a.base_offset,
-        }
-    }
-
-    pub fn max_timestamp(&self) -> Option<Timestamp> {
-        match self {
-            SegmentView::Sealed(s) => s.max_timestamp,
-            SegmentView::Active(a, _) => a.max_timestamp(),
-        }
-    }
-
-    fn readable_len(&self) -> u64 {
-        match self {
-            SegmentView::Sealed(s) => s.log.len() as u64,
-            SegmentView::Active(_, len) => *len,
-        }
-    }
-
-    fn path(&self) -> &Path {
-        match self {
-            SegmentView::Sealed(s) => &s.path,
-            SegmentView::Active(a, _) => &a.path,
-        }
-    }
-
-    /// `len` bytes at `position`: a slice of the mapping for a sealed
-    /// segment (no copy), a positional read for the active one.
-    fn bytes_at(&self, position: u64, len: usize) -> Result<Bytes> {
-        match self {
-            SegmentView::Sealed(s) => {
-                let start = position as usize;
-                Ok(s.log.slice(start..start + len))
-            }
-            SegmentView::Active(a, _) => {
-                let mut buf = BytesMut::zeroed(len);
-                a.log
-                    .read_exact_at(&mut buf, position)
-                    .map_err(StorageError::io("read", &a.path))?;
-                Ok(buf.freeze())
-            }
-        }
-    }
-
-    fn index_lookup(&self, relative_offset: u32) -> Option<IndexEntry> {
-        match self {
-            SegmentView::Sealed(s) => index::lookup(&s.index, relative_offset),
-            SegmentView::Active(a, _) => index::lookup(
-                &a.index.read().expect("index lock poisoned"),
-                relative_offset,
-            ),
-        }
-    }
-
-    fn time_lookup(&self, timestamp: Timestamp) -> Option<TimeIndexEntry> {
-        match self {
-            SegmentView::Sealed(s) => time_index::last_before(&s.time_index, timestamp),
-            SegmentView::Active(a, _) => time_index::last_before(
-                &a.time_index.read().expect("time index lock poisoned"),
-                timestamp,
-            ),
-        }
-    }
-
-    /// The header of the batch at `position`, if a whole header is there.
-    fn header_at(&self, position: u64) -> Result<Option<BatchHeader>> {
-        if position + HEADER_LEN as u64 > self.readable_len() {
-            return Ok(None);
-        }
-        let bytes = self.bytes_at(position, HEADER_LEN)?;
-        let header = BatchHeader::parse(&bytes).map_err(|e| StorageError::CorruptSegment {
-            path: self.path().to_path_buf(),
-            reason: format!("batch header at byte {position}: {e}"),
-        })?;
-        if position + header.total_len() as u64 > self.readable_len() {
-            return Ok(None);
-        }
-        Ok(Some(header))
-    }
-
-    /// Byte position of the first batch holding an offset ≥ `from`.
-    fn seek(&self, from: Offset) -> Result<Option<(u64, BatchHeader)>> {
-        let rel = relative(self.base_offset(), from.max(self.base_offset()));
-        let mut position = self.index_lookup(rel).map_or(0, |e| u64::from(e.position));
-        while let Some(header) = self.header_at(position)? {
-            if header.last_offset() >= from {
-                return Ok(Some((position, header)));
-            }
-            position += header.total_len() as u64;
-        }
-        Ok(None)
-    }
-
-    /// Whole batches starting with the one that holds `from` (or the first
-    /// one after it), up to `max_bytes` but always at least one batch.
-    /// `None` when the segment holds nothing at or after `from`.
-    pub fn read(&self, from: Offset, max_bytes: usize) -> Result<Option<Bytes>> {
-        let Some((start, first)) = self.seek(from)? else {
-            return Ok(None);
-        };
-        let mut end = start + first.total_len() as u64;
-        while let Some(header) = self.header_at(end)? {
-            let next_end = end + header.total_len() as u64;
-            if next_end - start > max_bytes as u64 {
-                break;
-            }
-            end = next_end;
-        }
-        self.bytes_at(start, (end - start) as usize).map(Some)
-    }
-
-    /// The first record at or after `timestamp` in this segment:
-    /// `(offset, record timestamp)`, or `None` when every record is older.
-    pub fn offset_for_timestamp(
-        &self,
-        timestamp: Timestamp,
-    ) -> Result<Option<(Offset, Timestamp)>> {
-        if self.max_timestamp().is_none_or(|max| max < timestamp) {
-            return Ok(None);
-        }
-        let from = self.time_lookup(timestamp).map_or(self.base_offset(), |e| {
-            self.base_offset().plus(i64::from(e.relative_offset) + 1)
-        });
-        let Some((mut position, _)) = self.seek(from)? else {
-            return Ok(None);
-        };
-        while let Some(header) = self.header_at(position)? {
-            if header.max_timestamp >= timestamp {
-                let batch = self.bytes_at(position, header.total_len())?;
-                let records = sluice_batch::decode_records(&batch).map_err(|source| {
-                    StorageError::Decode {
-                        partition: self.path().display().to_string(),
-                        offset: header.base_offset,
-                        source,
-                    }
-                })?;
-                if let Some(record) = records
-                    .iter()
-                    .find(|r| r.offset >= from && r.timestamp >= timestamp)
-                {
-                    return Ok(Some((record.offset, record.timestamp)));
-                }
-            }
-            position += header.total_len() as u64;
-        }
-        Ok(None)
     }
 }
 

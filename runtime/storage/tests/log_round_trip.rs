@@ -156,6 +156,35 @@ fn timestamps_that_go_backwards_are_still_found() {
 }
 
 #[test]
+fn segments_roll_by_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let aged = LogConfig {
+        segment_ms: 1,
+        ..LogConfig::default()
+    };
+    let log = open(dir.path(), aged);
+    // Each append waits for an fsync, so a millisecond passes within a few.
+    let mut appended = 0;
+    while log.segment_count() < 3 && appended < 10_000 {
+        log.append(batch(appended, 1, 10, 1, Compression::None))
+            .unwrap();
+        appended += 1;
+    }
+    assert!(
+        log.segment_count() >= 3,
+        "no age roll after {appended} appends"
+    );
+    assert_eq!(read_all(&log, Offset::ZERO).len() as u64, appended);
+    // With the default age (7 days) the same appends stay in one segment.
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), LogConfig::default());
+    for i in 0..appended.min(50) {
+        log.append(batch(i, 1, 10, 1, Compression::None)).unwrap();
+    }
+    assert_eq!(log.segment_count(), 1);
+}
+
+#[test]
 fn headers_and_null_fields_survive() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), LogConfig::default());
