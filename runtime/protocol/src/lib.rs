@@ -16,6 +16,7 @@
 //! | [`response`] | broker side: [`ResponseKind`] → frame |
 //! | [`client`] | client side: request → frame, frame → response, version choice |
 //! | [`error`] | [`FrameError`] and [`ProtocolError`] |
+//! | [`alloc_guard`] | a global allocator that keeps hostile array counts from aborting the process |
 //!
 //! Every message codec is `kafka-protocol`'s; this crate only frames,
 //! dispatches on the API key and enforces the version table. Record bytes
@@ -33,9 +34,12 @@
 //! capacity for the element count read off the wire before checking that
 //! the frame holds that many elements, so a small malicious frame can ask
 //! for a multi-gigabyte allocation, which aborts the process if it fails.
-//! The frame size limit does not bound it. See the ignored test
-//! `decode_request_survives_huge_array_counts` in `tests/wire.rs`.
+//! The frame size limit does not bound it. Binaries that decode requests
+//! install [`alloc_guard::LazyHugeAlloc`] as their global allocator, which
+//! turns such a reservation into a lazy mapping so decoding fails cleanly
+//! instead (`tests/wire.rs` installs it and proves it).
 
+pub mod alloc_guard;
 pub mod client;
 pub mod error;
 pub mod frame;

@@ -160,19 +160,20 @@ fn served_header() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
-// Why two tests below are ignored: kafka-protocol 0.18's array decoder
-// calls `Vec::with_capacity` with the element count read off the wire
-// before checking that the frame holds that many elements. A failed
-// allocation aborts the process; it is not a panic and cannot be caught,
-// and the frame size limit does not bound it. Upstream fixes are open
-// (kafka-protocol-rs PRs 152, 161, 200: cap the capacity by the bytes
-// remaining). Run `cargo test -p sluice-protocol -- --ignored` once the
-// dependency is patched.
+// kafka-protocol 0.18's array decoder calls `Vec::with_capacity` with the
+// element count read off the wire before checking that the frame holds
+// that many elements. With the system allocator a failed allocation aborts
+// the process (not a panic; it cannot be caught), and the frame size limit
+// does not bound it. The two tests below run with the allocator every
+// Sluice binary installs, which maps huge reservations lazily so decoding
+// fails cleanly instead. Without it, they abort this test binary.
+#[global_allocator]
+static ALLOCATOR: sluice_protocol::alloc_guard::LazyHugeAlloc =
+    sluice_protocol::alloc_guard::LazyHugeAlloc;
 
 /// Fourteen bytes that ask for a Metadata v0 topic array of `i32::MAX`
 /// entries, about 150 GB of capacity before the first entry is read.
 #[test]
-#[ignore = "kafka-protocol 0.18 pre-allocates arrays from unchecked wire counts; see the comment above"]
 fn decode_request_survives_huge_array_counts() {
     let payload: &[u8] = &[
         0x00, 0x03, 0x00, 0x00, // Metadata v0
@@ -204,8 +205,7 @@ proptest! {
     /// Reaches every body decoder. Found the allocation abort on its
     /// first run; see the comment above.
     #[test]
-    #[ignore = "kafka-protocol 0.18 pre-allocates arrays from unchecked wire counts; see the comment above"]
-    fn random_body_behind_a_served_header_never_panics(
+        fn random_body_behind_a_served_header_never_panics(
         header in served_header(),
         body in proptest::collection::vec(any::<u8>(), 0..256),
     ) {
