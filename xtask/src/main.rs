@@ -1,13 +1,17 @@
 //! `cargo xtask`: project tasks beyond `cargo build`.
 //!
 //! - `cargo xtask test`: every test of the project, the one command CI and
-//!   the README use.
+//!   the README use: `cargo test --workspace`, then the end-to-end suite.
+//! - `cargo xtask e2e`: only the end-to-end suite (`tests/e2e`): builds
+//!   `target/release/sluice`, then runs real Kafka clients (kcat,
+//!   confluent-kafka, kafka-python) against it with the venv's pytest.
 //! - `cargo xtask lint`: formatting, clippy, and the dependency rules of the
 //!   architecture (storage must not see tokio, the Kafka protocol or
 //!   wasmtime).
 //!
 //! Each task shells out to cargo and fails with the step that failed.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context};
@@ -22,9 +26,17 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Run every test: unit, integration, crash and recovery tests.
+    /// Run every test: unit, integration, crash and recovery tests, then
+    /// the end-to-end suite.
     Test {
         /// Extra arguments passed to `cargo test` (after `--`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Run only the end-to-end suite: real Kafka clients against a release
+    /// build of `sluice`.
+    E2e {
+        /// Extra arguments passed to pytest (after `--`), e.g. `-k crash`.
         #[arg(last = true)]
         args: Vec<String>,
     },
@@ -48,6 +60,11 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("sluice-storage", &["tokio", "kafka-protocol", "wasmtime"]),
 ];
 
+/// What the end-to-end suite needs beyond Rust, and how to install it.
+const E2E_SETUP: &str = "run `bash .ci/run` (it installs them), or install by hand: \
+     `apt-get install -y kcat && python3 -m venv .venv && \
+     .venv/bin/pip install -r tests/e2e/requirements.txt`";
+
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
@@ -61,6 +78,57 @@ fn run(step: &str, command: &mut Command) -> anyhow::Result<()> {
         bail!("{step} failed ({status})");
     }
     Ok(())
+}
+
+/// The workspace root (xtask lives one level below it).
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits inside the workspace")
+        .to_path_buf()
+}
+
+/// Builds the release binary and runs `tests/e2e` with the venv's pytest.
+/// Missing tools are an error, never a skip: a suite that silently does not
+/// run looks the same as one that passes.
+fn e2e(args: &[String]) -> anyhow::Result<()> {
+    let root = workspace_root();
+    let python = root.join(".venv/bin/python");
+    if !python.is_file() {
+        bail!("no Python venv at {}: {E2E_SETUP}", python.display());
+    }
+    let imports = Command::new(&python)
+        .args([
+            "-c",
+            "import confluent_kafka, kafka, pytest, pytest_timeout",
+        ])
+        .output()
+        .with_context(|| format!("could not start {}", python.display()))?;
+    if !imports.status.success() {
+        bail!(
+            "the venv lacks a package of tests/e2e/requirements.txt ({}): {E2E_SETUP}",
+            String::from_utf8_lossy(&imports.stderr).trim()
+        );
+    }
+    if Command::new("kcat").arg("-V").output().is_err() {
+        bail!("kcat is not on PATH: {E2E_SETUP}");
+    }
+    run(
+        "cargo build --release -p sluice",
+        cargo()
+            .current_dir(&root)
+            .args(["build", "--release", "-p", "sluice"]),
+    )?;
+    let target_dir =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    run(
+        ".venv/bin/python -m pytest tests/e2e -q",
+        Command::new(&python)
+            .current_dir(&root)
+            .env("SLUICE_BIN", target_dir.join("release/sluice"))
+            .args(["-m", "pytest", "tests/e2e", "-q"])
+            .args(args),
+    )
 }
 
 fn check_deps() -> anyhow::Result<()> {
@@ -95,7 +163,9 @@ fn main() -> ExitCode {
         Task::Test { args } => run(
             "cargo test --workspace",
             cargo().args(["test", "--workspace", "--"]).args(args),
-        ),
+        )
+        .and_then(|()| e2e(&[])),
+        Task::E2e { args } => e2e(&args),
         Task::Lint => run(
             "cargo fmt --all --check",
             cargo().args(["fmt", "--all", "--check"]),

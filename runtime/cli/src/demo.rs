@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use sluice_batch::{decode_records, BatchBuilder, BatchOptions, Batches, Compression};
+use sluice_client::partition_for_key;
 use sluice_storage::{LogConfig, Store};
 use sluice_types::{Offset, Timestamp};
 
@@ -56,7 +57,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .collect();
     for i in 0..args.records {
         let customer = customers[i as usize % customers.len()];
-        let partition = partition_for_key(customer.as_bytes(), topic.partitions.len());
+        let partition = partition_for_key(customer.as_bytes(), topic.partitions.len()) as usize;
         let value = format!(
             "{{\"order\":{i},\"customer\":\"{customer}\",\"amount\":{}}}",
             10 + i * 7 % 90
@@ -118,73 +119,4 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         topic.partitions.len()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Kafka's default partitioner for keyed records: murmur2 of the key,
-/// made positive, modulo the partition count.
-pub fn partition_for_key(key: &[u8], partitions: usize) -> usize {
-    (murmur2(key) & 0x7fff_ffff) as usize % partitions
-}
-
-/// Murmur2 as Kafka's `Utils.murmur2` computes it (seed 0x9747b28c).
-fn murmur2(data: &[u8]) -> u32 {
-    const M: u32 = 0x5bd1_e995;
-    const R: u32 = 24;
-    let mut h: u32 = 0x9747_b28c ^ data.len() as u32;
-    let chunks = data.chunks_exact(4);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        k = k.wrapping_mul(M);
-        k ^= k >> R;
-        k = k.wrapping_mul(M);
-        h = h.wrapping_mul(M);
-        h ^= k;
-    }
-    match tail.len() {
-        3 => {
-            h ^= u32::from(tail[2]) << 16;
-            h ^= u32::from(tail[1]) << 8;
-            h ^= u32::from(tail[0]);
-            h = h.wrapping_mul(M);
-        }
-        2 => {
-            h ^= u32::from(tail[1]) << 8;
-            h ^= u32::from(tail[0]);
-            h = h.wrapping_mul(M);
-        }
-        1 => {
-            h ^= u32::from(tail[0]);
-            h = h.wrapping_mul(M);
-        }
-        _ => {}
-    }
-    h ^= h >> 13;
-    h = h.wrapping_mul(M);
-    h ^= h >> 15;
-    h
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn murmur2_matches_kafka() {
-        // Values from Kafka's UtilsTest.testMurmur2.
-        let cases: [(&[u8], i32); 4] = [
-            (b"21", -973932308),
-            (b"foobar", -790332482),
-            (b"a-little-bit-long-string", -985981536),
-            (b"a-little-bit-longer-string", -1486304829),
-        ];
-        for (key, expected) in cases {
-            assert_eq!(
-                murmur2(key) as i32,
-                expected,
-                "{:?}",
-                std::str::from_utf8(key)
-            );
-        }
-    }
 }

@@ -4,17 +4,47 @@
 //! into calls on the library crates and prints the result. Errors travel
 //! up as `anyhow::Error` with context and are printed once, with their
 //! cause chain, by `main`.
+//!
+//! Exit status: 0 on success, 1 on any error, usage errors included.
 
 mod bench;
+mod client;
+mod consume;
 mod demo;
+mod group;
+mod produce;
+mod record_format;
+mod serve;
+mod table;
+mod topic;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// Huge allocations are mapped lazily so a hostile request cannot abort the
+/// broker (see `sluice_broker::alloc_guard`).
+#[global_allocator]
+static ALLOCATOR: sluice_broker::alloc_guard::LazyHugeAlloc =
+    sluice_broker::alloc_guard::LazyHugeAlloc;
+
 /// Sluice: a Kafka-compatible log broker and WebAssembly data-pipeline platform.
 #[derive(Debug, Parser)]
-#[command(name = "sluice", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "sluice",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = "Commands that talk to a cluster take --brokers HOST:PORT[,...] (or SLUICE_BROKERS; \
+default 127.0.0.1:9092). Exit status: 0 on success, 1 on any error.
+
+Quick start:
+  sluice serve --data ./data &
+  sluice topic create orders --partitions 3
+  printf 'ada:hello\ngrace:world\n' | sluice produce orders --key-separator :
+  sluice consume orders -n 2 --format json"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -22,6 +52,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the broker: Kafka protocol and HTTP, until SIGINT or SIGTERM.
+    Serve(serve::ServeArgs),
+    /// Create, list, describe and delete topics.
+    #[command(subcommand)]
+    Topic(topic::TopicCommand),
+    /// Write lines from standard input to a topic, one record per line.
+    Produce(produce::ProduceArgs),
+    /// Print a topic's records, alone or as a member of a consumer group.
+    Consume(consume::ConsumeArgs),
+    /// List and describe consumer groups: members, offsets, lag.
+    #[command(subcommand)]
+    Group(group::GroupCommand),
     /// Run the embedded log end to end: create a topic, append, read back.
     Demo(demo::DemoArgs),
     /// Measure Sluice against the limits of this machine.
@@ -40,6 +82,11 @@ fn init_tracing() {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Topic(command) => topic::run(command),
+        Command::Produce(args) => produce::run(args),
+        Command::Consume(args) => consume::run(args),
+        Command::Group(command) => group::run(command),
         Command::Demo(args) => demo::run(args),
         Command::Bench(command) => bench::run(command),
     }
@@ -47,7 +94,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn main() -> ExitCode {
     init_tracing();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // `--help` and `--version` go to stdout and succeed; a usage
+            // error is an error like any other: exit 1, not clap's 2.
+            let printed = error.print();
+            return if error.use_stderr() || printed.is_err() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     match run(cli) {
         Ok(code) => code,
         Err(error) => {

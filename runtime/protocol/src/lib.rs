@@ -21,8 +21,8 @@
 //! Every message codec is `kafka-protocol`'s; this crate only frames,
 //! dispatches on the API key and enforces the version table. Record bytes
 //! (`records` in Produce and Fetch) are never parsed here: decoding keeps
-//! them as slices of the frame, encoding copies them once into the output
-//! frame (see [`response`]).
+//! them as slices of the frame; encoding copies them once into the output
+//! frame, or not at all through [`encode_response_into`] (see [`response`]).
 //!
 //! Errors are plain enums (no boxing), since one may be produced per
 //! request. The kind of error tells the broker what to do: close the
@@ -52,7 +52,9 @@ pub use client::{decode_response, encode_request, negotiate_version};
 pub use error::{FrameError, MessagePart, ProtocolError};
 pub use frame::{write_frame, FrameDecoder};
 pub use request::{decode_request, DecodedRequest, RequestKind};
-pub use response::{encode_response, encode_unsupported_api_versions, ResponseKind};
+pub use response::{
+    encode_response, encode_response_into, encode_unsupported_api_versions, ResponseKind,
+};
 pub use versions::{supported, SupportedApi, SUPPORTED_APIS};
 
 /// The `kafka-protocol` this crate is built on, so callers build message

@@ -9,16 +9,17 @@
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::buf::ByteBufMut;
 use kafka_protocol::protocol::Encodable;
 
-use crate::error::{MessagePart, ProtocolError};
-use crate::frame::{write_frame, SIZE_PREFIX_BYTES};
+use crate::error::{FrameError, MessagePart, ProtocolError};
+use crate::frame::SIZE_PREFIX_BYTES;
 
 /// A typed body that knows its API and can encode itself at a version.
 pub(crate) trait MessageBody {
     fn api_key(&self) -> ApiKey;
     fn compute_size(&self, api_version: i16) -> Result<usize, ProtocolError>;
-    fn encode(&self, buf: &mut BytesMut, api_version: i16) -> Result<(), ProtocolError>;
+    fn encode<B: ByteBufMut>(&self, buf: &mut B, api_version: i16) -> Result<(), ProtocolError>;
 }
 
 /// Encodes `header` at `header_version` and `body` at `api_version` as one
@@ -33,19 +34,89 @@ pub(crate) fn encode_message<H: Encodable>(
     body: &impl MessageBody,
     api_version: i16,
 ) -> Result<Bytes, ProtocolError> {
-    let api_key = body.api_key();
-    let header_error =
-        |cause| ProtocolError::encode(api_key, api_version, MessagePart::Header, &cause);
-    let header_bytes = header.compute_size(header_version).map_err(header_error)?;
-    let body_bytes = body.compute_size(api_version)?;
-    let frame_bytes = SIZE_PREFIX_BYTES + header_bytes + body_bytes;
-    let mut buf = BytesMut::with_capacity(frame_bytes);
-    write_frame(&mut buf, |buf| {
-        header.encode(buf, header_version).map_err(header_error)?;
-        body.encode(buf, api_version)
-    })?;
-    debug_assert_eq!(buf.len(), frame_bytes, "compute_size disagrees with encode");
+    let frame = FrameSize::of(header, header_version, body, api_version)?;
+    let mut buf = BytesMut::with_capacity(frame.frame_bytes());
+    frame.write(&mut buf, header, header_version, body, api_version)?;
     Ok(buf.freeze())
+}
+
+/// As [`encode_message`], into any [`ByteBufMut`]; returns the frame's
+/// length, size prefix included. The size is computed before anything is
+/// written, so the prefix goes first and `buf` is only ever appended to.
+pub(crate) fn encode_message_into<H: Encodable, B: ByteBufMut>(
+    header: &H,
+    header_version: i16,
+    body: &impl MessageBody,
+    api_version: i16,
+    buf: &mut B,
+) -> Result<usize, ProtocolError> {
+    let frame = FrameSize::of(header, header_version, body, api_version)?;
+    frame.write(buf, header, header_version, body, api_version)?;
+    Ok(frame.frame_bytes())
+}
+
+/// The payload size of one frame (header plus body), computed before it
+/// is written.
+struct FrameSize {
+    payload_bytes: usize,
+    /// The same, as the `i32` the size prefix holds.
+    prefix: i32,
+}
+
+impl FrameSize {
+    fn of<H: Encodable>(
+        header: &H,
+        header_version: i16,
+        body: &impl MessageBody,
+        api_version: i16,
+    ) -> Result<FrameSize, ProtocolError> {
+        let header_bytes = header
+            .compute_size(header_version)
+            .map_err(|cause| header_error(body.api_key(), api_version, &cause))?;
+        let payload_bytes = header_bytes + body.compute_size(api_version)?;
+        let prefix = i32::try_from(payload_bytes).map_err(|_| FrameError::TooLarge {
+            size_bytes: payload_bytes,
+            limit_bytes: i32::MAX as usize,
+        })?;
+        Ok(FrameSize {
+            payload_bytes,
+            prefix,
+        })
+    }
+
+    fn frame_bytes(&self) -> usize {
+        SIZE_PREFIX_BYTES + self.payload_bytes
+    }
+
+    fn write<H: Encodable, B: ByteBufMut>(
+        &self,
+        buf: &mut B,
+        header: &H,
+        header_version: i16,
+        body: &impl MessageBody,
+        api_version: i16,
+    ) -> Result<(), ProtocolError> {
+        let start = buf.offset();
+        buf.put_i32(self.prefix);
+        header
+            .encode(buf, header_version)
+            .map_err(|cause| header_error(body.api_key(), api_version, &cause))?;
+        body.encode(buf, api_version)?;
+        debug_assert_eq!(
+            buf.offset() - start,
+            self.frame_bytes(),
+            "compute_size disagrees with encode"
+        );
+        Ok(())
+    }
+}
+
+fn header_error(
+    api_key: ApiKey,
+    api_version: i16,
+    cause: &impl std::fmt::Display,
+) -> ProtocolError {
+    ProtocolError::encode(api_key, api_version, MessagePart::Header, cause)
 }
 
 /// Defines a body enum with one variant per listed API, plus its
@@ -127,9 +198,9 @@ macro_rules! message_kind {
                 })
             }
 
-            fn encode(
+            fn encode<B: ::kafka_protocol::protocol::buf::ByteBufMut>(
                 &self,
-                buf: &mut ::bytes::BytesMut,
+                buf: &mut B,
                 api_version: i16,
             ) -> Result<(), $crate::error::ProtocolError> {
                 use ::kafka_protocol::protocol::Encodable;

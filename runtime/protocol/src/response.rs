@@ -7,11 +7,14 @@
 //! before it knows which versions the broker speaks, so that header never
 //! became flexible.
 //!
-//! Copies: `kafka-protocol` writes `bytes` fields with `put_slice`, so a
-//! Fetch response's `records` are copied once into the frame. The frame is
-//! sized up front so nothing else is copied. Serving records without that
-//! copy would mean writing the frame around the record bytes (vectored
-//! write or sendfile), which `kafka-protocol`'s encoder cannot do.
+//! Copies: `kafka-protocol` writes `bytes` fields with `put_slice`, so
+//! [`encode_response`] copies a Fetch response's `records` once into the
+//! frame. The frame is sized up front so nothing else is copied.
+//! [`encode_response_into`] writes into any [`ByteBufMut`] instead: a
+//! buffer whose `put_slice` recognises the record bytes can keep them as
+//! separate chunks and the frame goes out with a vectored write, without
+//! that copy (the broker's `fetch_encoding` does this). The size prefix is
+//! computed first, so such a buffer is only ever appended to.
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
@@ -22,8 +25,10 @@ use kafka_protocol::messages::{
     OffsetFetchResponse, ProduceResponse, ResponseHeader, SyncGroupResponse,
 };
 
+use kafka_protocol::protocol::buf::ByteBufMut;
+
 use crate::error::ProtocolError;
-use crate::message::{encode_message, message_kind};
+use crate::message::{encode_message, encode_message_into, message_kind};
 use crate::versions;
 
 message_kind! {
@@ -80,6 +85,30 @@ pub fn encode_response(
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let header_version = api_key.response_header_version(api_version);
     encode_message(&header, header_version, body, api_version)
+}
+
+/// As [`encode_response`], but appends the frame to `buf`, any
+/// [`ByteBufMut`], and returns its length (size prefix included).
+///
+/// # Errors
+///
+/// As [`encode_response`]; on error `buf` may hold part of the frame.
+pub fn encode_response_into<B: ByteBufMut>(
+    correlation_id: i32,
+    api_key: ApiKey,
+    api_version: i16,
+    body: &ResponseKind,
+    buf: &mut B,
+) -> Result<usize, ProtocolError> {
+    if body.api_key() != api_key {
+        return Err(ProtocolError::BodyMismatch {
+            api_key,
+            body: body.api_key(),
+        });
+    }
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let header_version = api_key.response_header_version(api_version);
+    encode_message_into(&header, header_version, body, api_version, buf)
 }
 
 /// The whole frame that answers an ApiVersions request at a version Sluice
@@ -190,6 +219,24 @@ mod tests {
                 }
             ),
             "{error:?}"
+        );
+    }
+
+    #[test]
+    fn encode_response_into_writes_the_same_frame() {
+        let body = ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(27));
+        let frame = encode_response(9, ApiKey::Heartbeat, 4, &body).unwrap();
+        let mut buf = b"earlier".to_vec();
+        let written = encode_response_into(9, ApiKey::Heartbeat, 4, &body, &mut buf).unwrap();
+        assert_eq!(written, frame.len());
+        assert_eq!(&buf[..7], b"earlier");
+        assert_eq!(&buf[7..], &frame[..]);
+        assert_eq!(
+            encode_response_into(9, ApiKey::Fetch, 4, &body, &mut buf),
+            Err(ProtocolError::BodyMismatch {
+                api_key: ApiKey::Fetch,
+                body: ApiKey::Heartbeat
+            })
         );
     }
 

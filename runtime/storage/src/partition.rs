@@ -15,7 +15,7 @@
 //! could take back.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -41,6 +41,15 @@ pub struct AppendInfo {
     /// Offset of the last record appended.
     pub last_offset: Offset,
     pub log_start: Offset,
+}
+
+/// An append [`Partition::try_append_with`] did not queue, handed back
+/// with its callback (which has not run).
+pub enum NotQueued {
+    /// The queue holds its maximum of appends; the writer is behind.
+    Full { batches: Bytes, done: Reply },
+    /// The partition is closed; no append will be taken.
+    Closed { batches: Bytes, done: Reply },
 }
 
 /// Whole batches read from a partition, as stored.
@@ -205,6 +214,26 @@ impl Partition {
             .map_err(|_| StorageError::Closed {
                 partition: self.shared.name.clone(),
             })
+    }
+
+    /// Queues an append like [`Partition::append_with`], but never blocks:
+    /// when the queue is full (or the partition closed) the append comes
+    /// back to the caller, callback not run, so an async caller can retry
+    /// from a thread that may block instead of stalling its own.
+    ///
+    /// # Errors
+    /// [`NotQueued`], holding the append.
+    pub fn try_append_with(&self, batches: Bytes, done: Reply) -> Result<(), NotQueued> {
+        match self.sender.try_send(Command::Append { batches, done }) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(Command::Append { batches, done })) => {
+                Err(NotQueued::Full { batches, done })
+            }
+            Err(TrySendError::Disconnected(Command::Append { batches, done })) => {
+                Err(NotQueued::Closed { batches, done })
+            }
+            Err(_) => unreachable!("only an append was sent"),
+        }
     }
 
     /// fsyncs everything appended so far.

@@ -43,23 +43,12 @@ pub struct LogBenchArgs {
     #[arg(long, default_value = "batch", value_parser = parse_fsync)]
     fsync: FsyncPolicy,
     /// Compression of the appended batches: none, gzip, snappy, lz4, zstd.
-    #[arg(long, default_value = "none", value_parser = parse_codec)]
+    #[arg(long, default_value = "none", value_parser = crate::client::parse_compression)]
     compression: Compression,
 }
 
 fn parse_fsync(text: &str) -> Result<FsyncPolicy, String> {
     FsyncPolicy::parse(text).ok_or_else(|| "expected batch, never or interval:<ms>".to_string())
-}
-
-pub fn parse_codec(text: &str) -> Result<Compression, String> {
-    Ok(match text {
-        "none" => Compression::None,
-        "gzip" => Compression::Gzip,
-        "snappy" => Compression::Snappy,
-        "lz4" => Compression::Lz4,
-        "zstd" => Compression::Zstd,
-        _ => return Err("expected none, gzip, snappy, lz4 or zstd".into()),
-    })
 }
 
 /// The standard cases: 2,000,000 × 100 B and 500,000 × 1 KiB.

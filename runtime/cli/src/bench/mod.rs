@@ -3,6 +3,7 @@
 
 mod disk;
 mod log;
+mod produce;
 
 use std::process::ExitCode;
 
@@ -15,10 +16,17 @@ pub enum BenchCommand {
     /// Without --records/--size it runs both standard cases: 2,000,000 × 100 B
     /// and 500,000 × 1 KiB.
     Log(log::LogBenchArgs),
+    /// Produce records to an in-process broker with Sluice's client
+    /// (acks=all), then consume them all back.
+    ///
+    /// Without --records/--size it runs both standard cases: 2,000,000 × 100 B
+    /// and 500,000 × 1 KiB. Prints one line per case, with context on stderr.
+    Produce(produce::ProduceBenchArgs),
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Log(args) => log::run(args),
+        BenchCommand::Produce(args) => produce::run(args),
     }
 }
