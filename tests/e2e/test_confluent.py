@@ -146,11 +146,16 @@ def test_100k_records_acks_all_zstd_round_trip(broker):
         assert received[reports.acked[value]] == (f"key-{i % 1000}".encode(), value), f"record {i}"
     print(f"produced {BULK_RECORDS} records in {produce_s:.1f} s, consumed them in {consume_s:.1f} s")
 
-    # The batches on disk are the zstd batches the producer sent: proof
-    # that compression was really in play, which no consumer can see.
-    batches = [h for p in range(BULK_PARTITIONS) for h in batch_headers(broker.data_dir / "topics" / BULK_TOPIC / str(p))]
-    assert {h.codec for h in batches} == {"zstd"}
+    # The batches on disk are the batches the producer sent: proof that
+    # zstd was really in play, which no consumer can see. librdkafka sends
+    # a batch uncompressed when zstd would not make it smaller (a batch of
+    # one short record), so a few records may travel without it.
+    topic_dir = broker.data_dir / "topics" / BULK_TOPIC
+    batches = [h for p in range(BULK_PARTITIONS) for h in batch_headers(topic_dir / str(p))]
+    assert {h.codec for h in batches} <= {"zstd", "none"}
     assert sum(h.record_count for h in batches) == BULK_RECORDS
+    in_zstd = sum(h.record_count for h in batches if h.codec == "zstd")
+    assert in_zstd >= 0.99 * BULK_RECORDS, f"only {in_zstd} of {BULK_RECORDS} records in zstd batches"
 
 
 # --- consumer groups -----------------------------------------------------------

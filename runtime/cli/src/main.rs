@@ -42,7 +42,7 @@ default 127.0.0.1:9092). Exit status: 0 on success, 1 on any error.
 Quick start:
   sluice serve --data ./data &
   sluice topic create orders --partitions 3
-  printf 'ada:hello\ngrace:world\n' | sluice produce orders --key-separator :
+  printf 'ada:hello\\ngrace:world\\n' | sluice produce orders --key-separator :
   sluice consume orders -n 2 --format json"
 )]
 struct Cli {

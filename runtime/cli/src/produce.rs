@@ -34,7 +34,8 @@ pub struct ProduceArgs {
     /// when there is no key).
     #[arg(long, short = 'p', value_name = "N")]
     partition: Option<i32>,
-    /// Acknowledgement to wait for: 0 (none), 1 (leader) or all.
+    /// Acknowledgement to wait for: 0 (none), 1 (leader) or all (the
+    /// default, which also makes retries idempotent).
     #[arg(long, default_value = "all", value_name = "0|1|all", value_parser = parse_acks)]
     acks: Acks,
     /// Batch compression: none, gzip, snappy, lz4 or zstd.
@@ -58,6 +59,9 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<ExitCode> {
         let config = ProducerConfig {
             acks: args.acks,
             compression: args.compression,
+            // As Kafka's own tools do by default: a retried batch is never
+            // stored twice. Idempotence needs acks=all.
+            idempotent: args.acks == Acks::All,
             ..ProducerConfig::default()
         };
         let producer = Producer::new(cluster, config).map_err(explain)?;

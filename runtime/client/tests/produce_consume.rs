@@ -313,3 +313,88 @@ async fn unknown_topics_and_partitions_are_named() -> anyhow::Result<()> {
     producer.close().await?;
     broker.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_batches_are_numbered_per_partition() -> anyhow::Result<()> {
+    use sluice_batch::Batches;
+    use sluice_client::Connection;
+    use sluice_protocol::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use sluice_protocol::kafka_protocol::messages::{FetchRequest, TopicName};
+
+    let broker = TestBroker::start().await?;
+    broker.create_topic("numbered", 2).await?;
+    let cluster = broker.cluster().await?;
+    let config = ProducerConfig {
+        idempotent: true,
+        batch_bytes_max: 2048,
+        ..ProducerConfig::default()
+    };
+    let producer = Producer::new(cluster.clone(), config)?;
+    for i in 0..400 {
+        let value = format!("{i:0>30}");
+        producer
+            .send("numbered", Some(i % 2), None, Some(value.as_bytes()), &[])
+            .await?;
+    }
+    producer.close().await?;
+
+    // The batches as stored: one producer id, sequences without gaps.
+    let connection = Connection::connect(&broker.addr, &broker.client_config()).await?;
+    let partitions = (0..2)
+        .map(|p| {
+            FetchPartition::default()
+                .with_partition(p)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(1 << 20)
+        })
+        .collect();
+    let response = connection
+        .send(FetchRequest::default().with_max_bytes(8 << 20).with_topics(
+            vec![FetchTopic::default()
+            .with_topic(TopicName("numbered".into()))
+            .with_partitions(partitions)],
+        ))
+        .await?;
+    let mut producer_ids = std::collections::BTreeSet::new();
+    for partition in &response.responses[0].partitions {
+        let mut next_sequence = 0;
+        let mut batches = 0;
+        for batch in Batches::new(partition.records.clone().unwrap_or_default(), true) {
+            let (header, _) = batch?;
+            producer_ids.insert((header.producer_id, header.producer_epoch));
+            assert_eq!(
+                header.base_sequence, next_sequence,
+                "partition {}",
+                partition.partition_index
+            );
+            next_sequence += header.record_count;
+            batches += 1;
+        }
+        assert_eq!(
+            next_sequence, 200,
+            "partition {}",
+            partition.partition_index
+        );
+        assert!(batches > 1, "several batches per partition");
+    }
+    assert_eq!(producer_ids.len(), 1, "{producer_ids:?}");
+    assert!(producer_ids
+        .iter()
+        .all(|(id, epoch)| *id >= 0 && *epoch >= 0));
+
+    let error = Producer::new(
+        cluster.clone(),
+        ProducerConfig {
+            idempotent: true,
+            acks: Acks::Leader,
+            ..ProducerConfig::default()
+        },
+    )
+    .err()
+    .expect("acks=1 is refused");
+    assert!(
+        matches!(error, ClientError::InvalidConfig { .. }),
+        "{error}"
+    );
+    broker.stop().await
+}

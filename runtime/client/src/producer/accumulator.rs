@@ -74,8 +74,10 @@ pub(crate) struct ClosedBatch {
 /// with the producer) fails its records instead of leaving them waiting.
 impl Drop for ClosedBatch {
     fn drop(&mut self) {
-        self.outcome
-            .settle(Err(Arc::new(ClientError::Closed { what: "producer" })));
+        if !self.outcome.is_settled() {
+            let closed = ClientError::Closed { what: "producer" };
+            self.outcome.settle(Err(Arc::new(closed)));
+        }
     }
 }
 

@@ -49,10 +49,14 @@ impl BatchOutcome {
     /// Settles the batch and wakes every waiting record. Only the first
     /// call counts.
     pub(crate) fn settle(&self, result: Result<i64, Arc<ClientError>>) {
-        // A second settle would be a bug in the sender; the first outcome
-        // is what records already saw, so it stays.
+        // Only the first outcome counts (a dropped batch settles again as
+        // a safety net); it is what records may already have seen.
         let _ = self.result.set(result);
         self.done.notify_waiters();
+    }
+
+    pub(crate) fn is_settled(&self) -> bool {
+        self.result.get().is_some()
     }
 
     async fn wait(&self) -> &Result<i64, Arc<ClientError>> {

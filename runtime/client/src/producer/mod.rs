@@ -15,9 +15,14 @@
 //! default of 1 a partition's records are stored in the order they were
 //! sent, retries included.
 //!
-//! Not done: idempotence (InitProducerId and sequence numbers), so a retry
-//! after a lost response may store a batch twice (at-least-once), as a
-//! Kafka producer with `enable.idempotence=false` does.
+//! Without idempotence a retry after a lost response may store a batch
+//! twice (at-least-once), as a Kafka producer with
+//! `enable.idempotence=false` does. With [`ProducerConfig::idempotent`] the
+//! producer asks InitProducerId for an id before its first record, numbers
+//! each partition's batches, and the broker drops a retried batch it
+//! already has. Not done: recovering from a batch that failed for good
+//! (Java bumps the epoch and renumbers); later batches of that partition
+//! then fail with OUT_OF_ORDER_SEQUENCE_NUMBER.
 
 mod accumulator;
 mod delivery;
@@ -28,12 +33,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sluice_batch::Compression;
+use sluice_protocol::kafka_protocol::messages::{ApiKey, InitProducerIdRequest};
 use sluice_types::{RecordHeader, Timestamp};
+use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 
 pub use delivery::{Delivery, RecordMetadata};
 
-use accumulator::{record_bytes, Accumulator, AppendError, BatchLimits, RecordParts};
+use accumulator::{
+    record_bytes, Accumulator, AppendError, BatchLimits, ProducerIdentity, RecordParts,
+};
 use sender::{Sender, SenderMetrics, SenderSettings};
 
 use crate::cluster::Cluster;
@@ -100,6 +109,9 @@ pub struct ProducerConfig {
     /// Attempts after a retriable failure before a batch fails.
     pub retries: u32,
     pub retry_backoff: Duration,
+    /// Number batches so retries never duplicate records. Needs
+    /// `acks = All` and one batch in flight per partition.
+    pub idempotent: bool,
 }
 
 impl Default for ProducerConfig {
@@ -115,6 +127,7 @@ impl Default for ProducerConfig {
             ack_timeout: Duration::from_secs(30),
             retries: 5,
             retry_backoff: Duration::from_millis(100),
+            idempotent: false,
         }
     }
 }
@@ -136,6 +149,11 @@ impl ProducerConfig {
         }
         if self.max_in_flight_per_partition == 0 {
             return invalid("max_in_flight_per_partition must be at least 1".into());
+        }
+        if self.idempotent && (self.acks != Acks::All || self.max_in_flight_per_partition != 1) {
+            return invalid(
+                "an idempotent producer needs acks=all and max_in_flight_per_partition=1".into(),
+            );
         }
         Ok(())
     }
@@ -178,6 +196,9 @@ pub struct ProducerRecord<'a> {
 /// A Kafka producer; share it behind an `Arc` across tasks.
 pub struct Producer {
     accumulator: Arc<Accumulator>,
+    /// Whether to ask for a producer id before the first record.
+    idempotent: bool,
+    identity: OnceCell<ProducerIdentity>,
     cluster: Arc<Cluster>,
     metrics: Arc<SenderMetrics>,
     /// Largest record accepted: it must fit the buffer and one request.
@@ -227,6 +248,8 @@ impl Producer {
         });
         Ok(Producer {
             accumulator,
+            idempotent: config.idempotent,
+            identity: OnceCell::new(),
             cluster,
             metrics,
             record_bytes_max: config.buffer_bytes_max.min(config.request_bytes_max),
@@ -280,6 +303,13 @@ impl Producer {
                 record_bytes: bytes,
                 limit_bytes: self.record_bytes_max,
             });
+        }
+        if self.idempotent && !self.identity.initialized() {
+            let identity = self
+                .identity
+                .get_or_try_init(|| init_producer_id(&self.cluster))
+                .await?;
+            self.accumulator.set_identity(*identity);
         }
         self.accumulator.reserve(bytes).await?;
         let mut refreshed = false;
@@ -353,6 +383,33 @@ impl Producer {
             latency_p50: m.request_latency.quantile(0.5),
             latency_p99: m.request_latency.quantile(0.99),
             latency_max: m.request_latency.max(),
+        }
+    }
+}
+
+/// Asks any broker for a producer id and epoch (no transactional id).
+async fn init_producer_id(cluster: &Cluster) -> Result<ProducerIdentity> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let connection = cluster.any().await?;
+        // The field defaults to an empty transactional id; null means none.
+        let request = InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60_000);
+        let response = connection.send(request).await?;
+        let resource = || "an idempotent producer".to_string();
+        match ClientError::from_code(ApiKey::InitProducerId, resource, response.error_code, None) {
+            None => {
+                return Ok(ProducerIdentity {
+                    producer_id: response.producer_id.0,
+                    producer_epoch: response.producer_epoch,
+                })
+            }
+            Some(error) if error.is_retriable() && attempt <= cluster.config().retries => {
+                tokio::time::sleep(cluster.config().retry_backoff).await;
+            }
+            Some(error) => return Err(error),
         }
     }
 }

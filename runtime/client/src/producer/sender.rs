@@ -181,12 +181,15 @@ impl Sender {
                     (!texts.is_empty()).then(|| texts.join("; "))
                 });
             let resource = || format!("{}-{}", batch.topic, batch.partition);
-            match ClientError::from_code(
-                ApiKey::Produce,
-                resource,
-                answer.error_code,
-                message.as_deref(),
-            ) {
+            // A duplicate is a batch the broker already has: the retry of
+            // a batch whose first answer was lost. It is stored once.
+            let duplicate = ResponseError::DuplicateSequenceNumber.code();
+            let code = if answer.error_code == duplicate {
+                0
+            } else {
+                answer.error_code
+            };
+            match ClientError::from_code(ApiKey::Produce, resource, code, message.as_deref()) {
                 None => self.succeed(batch, answer.base_offset),
                 Some(error) => self.retry_or_fail(batch, Arc::new(error)),
             }
