@@ -5,8 +5,8 @@
 - `broker`: a started `BrokerProcess` on free loopback ports with a fresh data
   directory. `broker.restart()` stops it with SIGTERM and starts it again on
   the same data directory and ports; `broker.kill()` SIGKILLs it. At teardown
-  a running broker is stopped with SIGTERM, and a broker that does not exit
-  cleanly (status 0, within the deadline) fails the test.
+  a started broker is stopped with SIGTERM; one that does not exit cleanly
+  (status 0, within the deadline), or that died on its own, fails the test.
 
 When a test fails, the tail of the broker's stderr is printed with it.
 """

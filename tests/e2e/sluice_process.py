@@ -3,7 +3,7 @@
 Each broker gets free loopback ports and a data directory of its own. Its
 stderr goes to a log file beside the data directory, so a failing test can
 show what the broker said. Stopping sends SIGTERM and requires a clean exit
-(status 0) within a deadline; killing sends SIGKILL, as a crash would.
+(status 0) within a deadline; killing sends SIGKILL, as a process crash would.
 A restart reuses the same data directory and the same ports, so clients that
 are still running reconnect to the same address.
 """
@@ -166,7 +166,7 @@ class BrokerProcess:
             )
 
     def kill(self) -> None:
-        """SIGKILL, as a crash or power cut of the process would."""
+        """SIGKILL, as a crash would (unlike a power cut, the page cache survives)."""
         assert self.process is not None, "broker not running"
         process, self.process = self.process, None
         process.send_signal(signal.SIGKILL)

@@ -78,7 +78,9 @@ def commit_after(consumer: Consumer, messages) -> None:
         next_offsets[key] = max(next_offsets.get(key, 0), message.offset() + 1)
     if not next_offsets:
         return
-    offsets = [TopicPartition(topic, partition, offset) for (topic, partition), offset in next_offsets.items()]
+    offsets = [
+        TopicPartition(topic, partition, offset) for (topic, partition), offset in next_offsets.items()
+    ]
     result = consumer.commit(offsets=offsets, asynchronous=False)
     failed = [tp for tp in result if tp.error is not None]
     if failed:
@@ -140,7 +142,9 @@ def test_100k_records_acks_all_zstd_round_trip(broker):
     consumer.close()
 
     assert duplicates == []
-    assert len(received) == BULK_RECORDS, f"consumed {len(received)} of {BULK_RECORDS} within {TIMEOUT_S:.0f} s"
+    assert (
+        len(received) == BULK_RECORDS
+    ), f"consumed {len(received)} of {BULK_RECORDS} within {TIMEOUT_S:.0f} s"
     for i in range(BULK_RECORDS):
         value = bulk_value(i)
         assert received[reports.acked[value]] == (f"key-{i % 1000}".encode(), value), f"record {i}"
@@ -231,7 +235,9 @@ def test_group_splits_partitions_and_survivor_resumes_from_commits(broker):
     per_partition_end = PHASE_RECORDS // GROUP_PARTITIONS
     committed_by_second = {p: per_partition_end for p in second_partitions}
     for message in second_read:
-        committed_by_second[message.partition()] = max(committed_by_second[message.partition()], message.offset() + 1)
+        committed_by_second[message.partition()] = max(
+            committed_by_second[message.partition()], message.offset() + 1
+        )
     reported = second.committed([TopicPartition(GROUP_TOPIC, p) for p in second_partitions], timeout=30)
     assert {tp.partition: tp.offset for tp in reported} == committed_by_second
     second.close()  # LeaveGroup: the broker rebalances without waiting for a session timeout.
@@ -255,7 +261,9 @@ def test_group_splits_partitions_and_survivor_resumes_from_commits(broker):
         read = committed_ids | {record_id(m) for m in survivor}
         return assigned_partitions(first) == set(range(GROUP_PARTITIONS)) and read >= total_ids
 
-    wait_until(survivor_caught_up, TIMEOUT_S, "the remaining member to own all partitions and read every record")
+    wait_until(
+        survivor_caught_up, TIMEOUT_S, "the remaining member to own all partitions and read every record"
+    )
     first.close()
 
     by_partition = defaultdict(list)
@@ -298,7 +306,9 @@ def test_committed_offsets_survive_restart(broker):
 
     wait_until(joined, TIMEOUT_S, "the consumer to be assigned both partitions")
     consumer.commit(
-        offsets=[TopicPartition(RESTART_TOPIC, p, o, metadata=f"checkpoint-{p}") for p, o in to_commit.items()],
+        offsets=[
+            TopicPartition(RESTART_TOPIC, p, o, metadata=f"checkpoint-{p}") for p, o in to_commit.items()
+        ],
         asynchronous=False,
     )
     before = consumer.committed(partitions, timeout=30)

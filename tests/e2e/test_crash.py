@@ -74,20 +74,28 @@ def test_sigkill_under_acks_all_loses_no_acknowledged_record(broker):
     broker.start()
     remaining = producer.flush(TIMEOUT_S)
     assert remaining == 0, f"{remaining} records neither delivered nor failed after {TIMEOUT_S:.0f} s"
-    print(f"{i} records sent, {acked_at_kill} acknowledged before the kill, "
-          f"{len(acked)} in all, {len(failed)} failed")
+    print(
+        f"{i} records sent, {acked_at_kill} acknowledged before the kill, "
+        f"{len(acked)} in all, {len(failed)} failed"
+    )
 
     # No two acknowledged records share an offset.
     shared = [where for where, count in Counter(acked.values()).items() if count > 1]
     assert shared == [], f"{len(shared)} offsets were acknowledged for two records, e.g. {shared[:5]}"
 
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "crash-check", "enable.auto.commit": False})
+    consumer = Consumer(
+        {"bootstrap.servers": broker.bootstrap, "group.id": "crash-check", "enable.auto.commit": False}
+    )
     consumer.assign([TopicPartition(TOPIC, p, 0) for p in range(PARTITIONS)])
-    ends = {p: consumer.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=30)[1] for p in range(PARTITIONS)}
+    ends = {
+        p: consumer.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=30)[1] for p in range(PARTITIONS)
+    }
     log: dict[tuple[int, int], bytes] = {}
     deadline = time.monotonic() + TIMEOUT_S
     while len(log) < sum(ends.values()):
-        assert time.monotonic() < deadline, f"read {len(log)} of {sum(ends.values())} records within {TIMEOUT_S:.0f} s"
+        assert (
+            time.monotonic() < deadline
+        ), f"read {len(log)} of {sum(ends.values())} records within {TIMEOUT_S:.0f} s"
         for message in consumer.consume(num_messages=10_000, timeout=1.0):
             if message.error() is not None:
                 raise KafkaException(message.error())
@@ -95,7 +103,8 @@ def test_sigkill_under_acks_all_loses_no_acknowledged_record(broker):
     consumer.close()
 
     missing = [(value, where) for value, where in acked.items() if log.get(where) != value]
-    assert missing == [], (
-        f"{len(missing)} of {len(acked)} acknowledged records are not at their offset, e.g. "
-        + ", ".join(f"{v.decode()} at {w} (found {log.get(w)!r})" for v, w in missing[:5])
+    assert (
+        missing == []
+    ), f"{len(missing)} of {len(acked)} acknowledged records are not at their offset, e.g. " + ", ".join(
+        f"{v.decode()} at {w} (found {log.get(w)!r})" for v, w in missing[:5]
     )

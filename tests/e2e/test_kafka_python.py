@@ -17,17 +17,17 @@ def producer_for(broker) -> KafkaProducer:
 
 
 def consumer_for(broker) -> KafkaConsumer:
-    return KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False, request_timeout_ms=30_000)
+    return KafkaConsumer(
+        bootstrap_servers=broker.bootstrap, enable_auto_commit=False, request_timeout_ms=30_000
+    )
 
 
 def test_round_trip(broker):
     topic, partitions, count = "kp-round-trip", 3, 3_000
     create_topic(broker.bootstrap, topic, partitions)
     producer = producer_for(broker)
-    futures = [
-        (f"key-{i % 100}".encode(), f"value-{i}".encode(), producer.send(topic, key=f"key-{i % 100}".encode(), value=f"value-{i}".encode()))
-        for i in range(count)
-    ]
+    records = [(f"key-{i % 100}".encode(), f"value-{i}".encode()) for i in range(count)]
+    futures = [(key, value, producer.send(topic, key=key, value=value)) for key, value in records]
     producer.flush(timeout=TIMEOUT_S)
     sent = {}
     for key, value, future in futures:
@@ -102,8 +102,7 @@ def test_offsets_for_times_with_out_of_order_timestamps(broker):
         target = base_ms + delta
         expected = next(i for i, timestamp in enumerate(timestamps) if timestamp >= target)
         answer = consumer.offsets_for_times({tp: target}, timeout_ms=30_000)[tp]
-        assert answer is not None and (answer.offset, answer.timestamp) == (expected, timestamps[expected]), (
-            f"timestamp +{delta} ms: expected offset {expected}, got {answer}"
-        )
+        found = None if answer is None else (answer.offset, answer.timestamp)
+        assert found == (expected, timestamps[expected]), f"timestamp +{delta} ms: got {answer}"
     assert consumer.offsets_for_times({tp: base_ms + 501}, timeout_ms=30_000)[tp] is None
     consumer.close()

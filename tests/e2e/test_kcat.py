@@ -38,12 +38,8 @@ def test_keyed_records_round_trip(broker, kcat):
     sent = [(f"key-{i % KEYS}", f"value-{i}") for i in range(RECORDS)]
     # -K: splits each line at the first ':' into key and value. acks=all
     # and a delivery check: kcat exits non-zero if a record is not delivered.
-    run_kcat(
-        kcat,
-        "-P", "-b", broker.bootstrap, "-t", TOPIC, "-K:",
-        "-X", "acks=all",
-        stdin="".join(f"{key}:{value}\n" for key, value in sent),
-    )
+    lines = "".join(f"{key}:{value}\n" for key, value in sent)
+    run_kcat(kcat, "-P", "-b", broker.bootstrap, "-t", TOPIC, "-K:", "-X", "acks=all", stdin=lines)
 
     output = run_kcat(kcat, "-C", "-b", broker.bootstrap, "-t", TOPIC, "-e", "-o", "beginning", "-J", "-q")
     received = [json.loads(line) for line in output.splitlines() if line.strip()]

@@ -20,7 +20,9 @@ def create_topic(bootstrap: str, name: str, partitions: int) -> None:
     try:
         futures[name].result(timeout=TIMEOUT_S)
     except TimeoutError:
-        raise AssertionError(f"CreateTopics {name} ({partitions} partitions): no answer within {TIMEOUT_S:.0f} s")
+        raise AssertionError(
+            f"CreateTopics {name} ({partitions} partitions): no answer within {TIMEOUT_S:.0f} s"
+        )
 
     def visible() -> bool:
         topic = admin.list_topics(topic=name, timeout=TIMEOUT_S).topics.get(name)

@@ -107,7 +107,10 @@ fn e2e(args: &[String]) -> anyhow::Result<()> {
     if !imports.status.success() {
         bail!(
             "the venv lacks a package of tests/e2e/requirements.txt ({}): {E2E_SETUP}",
-            String::from_utf8_lossy(&imports.stderr).trim()
+            String::from_utf8_lossy(&imports.stderr)
+                .lines()
+                .last()
+                .unwrap_or_default()
         );
     }
     if Command::new("kcat").arg("-V").output().is_err() {
