@@ -1,7 +1,9 @@
 //! `cargo xtask`: project tasks beyond `cargo build`.
 //!
 //! - `cargo xtask test`: every test of the project, the one command CI and
-//!   the README use: `cargo test --workspace`, then the end-to-end suite.
+//!   the README use: installs kcat and the e2e venv when missing
+//!   (`.ci/install-test-tools`), runs `cargo test --workspace`, then the
+//!   end-to-end suite.
 //! - `cargo xtask e2e`: only the end-to-end suite (`tests/e2e`): builds
 //!   `target/release/sluice`, then runs real Kafka clients (kcat,
 //!   confluent-kafka, kafka-python) against it with the venv's pytest.
@@ -61,7 +63,8 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
 ];
 
 /// What the end-to-end suite needs beyond Rust, and how to install it.
-const E2E_SETUP: &str = "run `bash .ci/run` (it installs them), or install by hand: \
+const E2E_SETUP: &str =
+    "run `bash .ci/install-test-tools` (`cargo xtask test` does), or install by hand: \
      `apt-get install -y kcat && python3 -m venv .venv && \
      .venv/bin/pip install -r tests/e2e/requirements.txt`";
 
@@ -86,6 +89,18 @@ fn workspace_root() -> PathBuf {
         .parent()
         .expect("xtask sits inside the workspace")
         .to_path_buf()
+}
+
+/// Installs kcat and the e2e venv when missing (idempotent), so the
+/// README's test command works on a fresh machine.
+fn install_test_tools() -> anyhow::Result<()> {
+    let root = workspace_root();
+    run(
+        "bash .ci/install-test-tools",
+        Command::new("bash")
+            .current_dir(&root)
+            .arg(root.join(".ci/install-test-tools")),
+    )
 }
 
 /// Builds the release binary and runs `tests/e2e` with the venv's pytest.
@@ -163,11 +178,14 @@ fn check_deps() -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
-        Task::Test { args } => run(
-            "cargo test --workspace",
-            cargo().args(["test", "--workspace", "--"]).args(args),
-        )
-        .and_then(|()| e2e(&[])),
+        Task::Test { args } => install_test_tools()
+            .and_then(|()| {
+                run(
+                    "cargo test --workspace",
+                    cargo().args(["test", "--workspace", "--"]).args(args),
+                )
+            })
+            .and_then(|()| e2e(&[])),
         Task::E2e { args } => e2e(&args),
         Task::Lint => run(
             "cargo fmt --all --check",

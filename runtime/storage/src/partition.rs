@@ -241,15 +241,7 @@ impl Partition {
     /// # Errors
     /// I/O errors, or [`StorageError::Closed`].
     pub fn flush(&self) -> Result<()> {
-        let (sender, receiver) = sync_channel(1);
-        self.sender
-            .send(Command::Flush { done: sender })
-            .map_err(|_| StorageError::Closed {
-                partition: self.shared.name.clone(),
-            })?;
-        receiver.recv().map_err(|_| StorageError::Closed {
-            partition: self.shared.name.clone(),
-        })?
+        self.control(|done| Command::Flush { done })
     }
 
     /// Seals the active segment now (if it holds anything) and starts a
@@ -258,15 +250,17 @@ impl Partition {
     /// # Errors
     /// I/O errors, or [`StorageError::Closed`].
     pub fn roll(&self) -> Result<()> {
-        let (sender, receiver) = sync_channel(1);
-        self.sender
-            .send(Command::Roll { done: sender })
-            .map_err(|_| StorageError::Closed {
-                partition: self.shared.name.clone(),
-            })?;
-        receiver.recv().map_err(|_| StorageError::Closed {
+        self.control(|done| Command::Roll { done })
+    }
+
+    /// Sends a control command to the writer and waits for its answer.
+    fn control(&self, command: impl FnOnce(SyncSender<Result<()>>) -> Command) -> Result<()> {
+        let closed = || StorageError::Closed {
             partition: self.shared.name.clone(),
-        })?
+        };
+        let (sender, receiver) = sync_channel(1);
+        self.sender.send(command(sender)).map_err(|_| closed())?;
+        receiver.recv().map_err(|_| closed())?
     }
 
     /// Current watermarks.

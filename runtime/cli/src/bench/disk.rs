@@ -56,3 +56,34 @@ pub fn sequential_write_bandwidth(dir: &Path, total_bytes: u64) -> anyhow::Resul
     std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?;
     Ok(written as f64 / seconds)
 }
+
+/// A fresh directory for one benchmark run: inside `dir` when given (the
+/// disk to measure), else inside a new temp dir. Both are removed when the
+/// returned guards drop.
+pub fn run_dir(
+    dir: Option<&Path>,
+    prefix: &str,
+) -> anyhow::Result<(Option<tempfile::TempDir>, tempfile::TempDir)> {
+    let temp;
+    let parent = match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+            temp = None;
+            dir.to_path_buf()
+        }
+        None => {
+            let created = tempfile::Builder::new()
+                .prefix(prefix)
+                .tempdir()
+                .context("create a temp dir")?;
+            let path = created.path().to_path_buf();
+            temp = Some(created);
+            path
+        }
+    };
+    let run = tempfile::Builder::new()
+        .prefix("run")
+        .tempdir_in(&parent)
+        .with_context(|| format!("create a run dir in {}", parent.display()))?;
+    Ok((temp, run))
+}

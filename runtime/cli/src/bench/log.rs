@@ -20,7 +20,7 @@ use sluice_batch::{BatchBuilder, BatchOptions, Batches, Compression, RecordIter}
 use sluice_storage::{FsyncPolicy, LogConfig, Partition};
 use sluice_types::{Offset, Timestamp};
 
-use super::disk::{best_sequential_write_bandwidth, PROBE_RUNS};
+use super::disk::{best_sequential_write_bandwidth, run_dir, PROBE_RUNS};
 
 const APPENDERS: usize = 8;
 const RECORDS_PER_BATCH: u64 = 1_000;
@@ -74,24 +74,8 @@ struct Figures {
 
 fn run_case(args: &LogBenchArgs, records: u64, size: usize) -> anyhow::Result<()> {
     anyhow::ensure!(records > 0, "--records must be at least 1");
-    let temp;
-    let parent = match &args.dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-            dir.clone()
-        }
-        None => {
-            temp = tempfile::Builder::new()
-                .prefix("sluice-bench-log")
-                .tempdir()
-                .context("create a temp dir")?;
-            temp.path().to_path_buf()
-        }
-    };
-    let run_dir = tempfile::Builder::new()
-        .prefix("run")
-        .tempdir_in(&parent)
-        .with_context(|| format!("create a run dir in {}", parent.display()))?;
+    // The temp parent (if any) must outlive the run dir inside it.
+    let (_temp, run_dir) = run_dir(args.dir.as_deref(), "sluice-bench-log")?;
     let batches = encode_batches(records, size, args.compression)?;
     let log_bytes: u64 = batches.iter().map(|b| b.len() as u64).sum();
 

@@ -27,7 +27,7 @@ use sluice_client::{
 };
 use sluice_storage::FsyncPolicy;
 
-use super::disk::{best_sequential_write_bandwidth, PROBE_RUNS};
+use super::disk::{best_sequential_write_bandwidth, run_dir, PROBE_RUNS};
 use crate::client::parse_compression;
 
 const TOPIC: &str = "bench";
@@ -82,24 +82,8 @@ pub fn run(args: ProduceBenchArgs) -> anyhow::Result<ExitCode> {
 
 async fn run_case(args: &ProduceBenchArgs, records: u64, size: usize) -> anyhow::Result<()> {
     anyhow::ensure!(records > 0, "--records must be at least 1");
-    let temp;
-    let parent = match &args.dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-            dir.clone()
-        }
-        None => {
-            temp = tempfile::Builder::new()
-                .prefix("sluice-bench-produce")
-                .tempdir()
-                .context("create a temp dir")?;
-            temp.path().to_path_buf()
-        }
-    };
-    let run_dir = tempfile::Builder::new()
-        .prefix("run")
-        .tempdir_in(&parent)
-        .with_context(|| format!("create a run dir in {}", parent.display()))?;
+    // The temp parent (if any) must outlive the run dir inside it.
+    let (_temp, run_dir) = run_dir(args.dir.as_deref(), "sluice-bench-produce")?;
     let payload_bytes = records * size as u64;
 
     // Raw limit first, while the page cache holds nothing of the run.
