@@ -1,0 +1,220 @@
+//! Loads a `.wasm` file as a `transform` component, or refuses it with a
+//! [`LoadError`] saying why.
+//!
+//! Checks, in order: the file is readable; it is a component, not a core
+//! module or garbage (by its header, then by compiling it); every
+//! `sluice:*` interface it imports is from `sluice:pipeline@0.1.0`; it
+//! exports `init` and `process` with the contract's signatures; its imports
+//! are all provided by the host. The result holds the linked instance
+//! template (`InstancePre`), so creating an instance later does no import
+//! resolution. Components are cached by the digest of their bytes: the
+//! same file loaded for several stages is compiled and linked once.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use wasmtime::component::types::ComponentItem;
+
+use crate::bindings::TransformPre;
+use crate::engine::{digest, Ticker, WasmEngine};
+use crate::error::LoadError;
+use crate::host::HostState;
+
+/// The contract's package name and version, as they appear in import names
+/// (`sluice:pipeline/log@0.1.0`).
+const PACKAGE: &str = "sluice:pipeline";
+const VERSION: &str = "0.1.0";
+/// What a `transform` component must export.
+const TRANSFORM_EXPORTS: [&str; 2] = ["init", "process"];
+
+/// A compiled, linked `transform` component, ready to instantiate.
+pub struct TransformComponent {
+    /// The file's stem (`mask` for `mask.wasm`); names the component in errors.
+    pub(crate) name: String,
+    pub(crate) path: PathBuf,
+    pub(crate) digest: String,
+    pub(crate) pre: TransformPre<HostState>,
+    /// Keeps the epoch advancing while this component can run.
+    pub(crate) ticker: Arc<Ticker>,
+}
+
+impl std::fmt::Debug for TransformComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransformComponent")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("digest", &self.digest)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TransformComponent {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The hex SHA-256 of the component's bytes.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+}
+
+/// What a Wasm binary's 8-byte header says it is.
+#[derive(Debug, PartialEq, Eq)]
+enum Header {
+    CoreModule,
+    Component,
+    Other,
+}
+
+fn header(bytes: &[u8]) -> Header {
+    match bytes.get(..8) {
+        Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => Header::CoreModule,
+        // A component's version field is followed by layer 1.
+        Some([0, b'a', b's', b'm', _, _, 1, 0]) => Header::Component,
+        _ => Header::Other,
+    }
+}
+
+impl WasmEngine {
+    /// Loads the `transform` component at `path`, or refuses it.
+    ///
+    /// Blocking: reads the file and, on a cache miss, compiles it (seconds
+    /// for a large component). Call it from `spawn_blocking` in async code.
+    pub fn load_transform(
+        &self,
+        path: impl AsRef<Path>,
+    ) -> Result<Arc<TransformComponent>, LoadError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        match header(&bytes) {
+            Header::Component => {}
+            Header::CoreModule => {
+                return Err(LoadError::CoreModule {
+                    path: path.to_owned(),
+                })
+            }
+            Header::Other => {
+                return Err(LoadError::NotComponent {
+                    path: path.to_owned(),
+                    reason:
+                        "the file does not start with a Wasm component header (`\\0asm`, layer 1)"
+                            .into(),
+                })
+            }
+        }
+        let digest = digest(&bytes);
+        if let Some(loaded) = self
+            .loaded
+            .lock()
+            .expect("loaded-components lock")
+            .get(&digest)
+        {
+            return Ok(Arc::clone(loaded));
+        }
+
+        let component = self.compile(path, &bytes, &digest)?;
+        check_contract(&self.engine, path, &component)?;
+        let instance_pre =
+            self.linker
+                .instantiate_pre(&component)
+                .map_err(|e| LoadError::Link {
+                    path: path.to_owned(),
+                    reason: format!("{e:#}"),
+                })?;
+        let pre = TransformPre::new(instance_pre).map_err(|e| LoadError::WrongWorld {
+            path: path.to_owned(),
+            world: "transform",
+            reason: format!("{e:#}"),
+        })?;
+        let name = path
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        let loaded = Arc::new(TransformComponent {
+            name,
+            path: path.to_owned(),
+            digest: digest.clone(),
+            pre,
+            ticker: Arc::clone(&self.ticker),
+        });
+        tracing::info!(component = %loaded.name, path = %path.display(), %digest, "transform component loaded");
+        self.loaded
+            .lock()
+            .expect("loaded-components lock")
+            .insert(digest, Arc::clone(&loaded));
+        Ok(loaded)
+    }
+}
+
+/// Refuses a component built against another contract version, or one that
+/// does not export the `transform` world's functions.
+fn check_contract(
+    engine: &wasmtime::Engine,
+    path: &Path,
+    component: &wasmtime::component::Component,
+) -> Result<(), LoadError> {
+    let ty = component.component_type();
+    for (name, _) in ty.imports(engine) {
+        let Some(rest) = name.strip_prefix("sluice:") else {
+            continue;
+        };
+        // `sluice:pipeline/log@0.1.0` → package `pipeline`, version `0.1.0`.
+        let package = rest.split(['/', '@']).next().unwrap_or_default();
+        let version = name
+            .rsplit_once('@')
+            .map(|(_, v)| v)
+            .unwrap_or("unversioned");
+        if format!("sluice:{package}") != PACKAGE || version != VERSION {
+            return Err(LoadError::ContractVersion {
+                path: path.to_owned(),
+                found: format!("sluice:{package}@{version}"),
+            });
+        }
+    }
+    let exports: Vec<&str> = ty
+        .exports(engine)
+        .filter(|(_, item)| matches!(item.ty, ComponentItem::ComponentFunc(_)))
+        .map(|(name, _)| name)
+        .collect();
+    let missing: Vec<&str> = TRANSFORM_EXPORTS
+        .into_iter()
+        .filter(|wanted| !exports.contains(wanted))
+        .collect();
+    if !missing.is_empty() {
+        return Err(LoadError::WrongWorld {
+            path: path.to_owned(),
+            world: "transform",
+            reason: format!(
+                "it does not export {} (its exported functions: {})",
+                missing.join(", "),
+                if exports.is_empty() {
+                    "none".into()
+                } else {
+                    exports.join(", ")
+                },
+            ),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_tells_modules_components_and_garbage_apart() {
+        assert_eq!(header(b"\0asm\x01\0\0\0rest"), Header::CoreModule);
+        assert_eq!(header(b"\0asm\x0d\0\x01\0rest"), Header::Component);
+        assert_eq!(header(b"\0asm"), Header::Other);
+        assert_eq!(header(b"not wasm at all"), Header::Other);
+    }
+}

@@ -1,0 +1,111 @@
+//! `sluice-guest`: write a Sluice transform in Rust as one trait impl and
+//! one macro call.
+//!
+//! ```ignore
+//! use sluice_guest::{Error, Output, Record, Transform};
+//!
+//! struct Passthrough;
+//!
+//! impl Transform for Passthrough {
+//!     fn init(_config: &str) -> Result<Self, Error> {
+//!         Ok(Passthrough)
+//!     }
+//!
+//!     fn process(&mut self, batch: Vec<Record>) -> Result<Vec<Output>, Error> {
+//!         Ok(batch.into_iter().map(Output::to_default).collect())
+//!     }
+//! }
+//!
+//! sluice_guest::export_transform!(Passthrough);
+//! ```
+//!
+//! Build the crate as a `cdylib` for `wasm32-wasip2`; the result is a
+//! component of the `transform` world in `sdk/wit` (`cargo xtask wasm` builds
+//! every plugin that way).
+//!
+//! The bindings are generated here from `sdk/wit`, the only source of the
+//! contract; this crate adds the trait, the export glue, constructors for the
+//! contract's types and a `log` helper. It holds no transform logic.
+//!
+//! On a native target the host imports are not linked: `log` writes to
+//! stderr instead, and the other imports panic when called. Keep a plugin's
+//! logic in plain functions so its unit tests run with `cargo test` on the
+//! host.
+
+pub mod bindings {
+    //! The bindings `wit-bindgen` generates for the `transform` world.
+    //! Plugins reach them through the re-exports at the crate root and
+    //! [`host`](crate::host).
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "transform",
+        // Lets a plugin crate export the world through `export_transform!`.
+        pub_export_macro: true,
+        export_macro_name: "export_transform_world",
+        additional_derives: [PartialEq],
+    });
+}
+
+mod export;
+mod types;
+
+pub use bindings::sluice::pipeline::log::Level;
+pub use bindings::sluice::pipeline::types::{Error, ErrorKind, Header, Origin, Output, Record};
+
+/// The host's imports other than `log`. Each works only when the pipeline
+/// file grants it to the stage; otherwise it returns an error of kind
+/// `permission-denied` that names the missing grant.
+pub mod host {
+    pub use crate::bindings::sluice::pipeline::{files, http, secrets, sql, state};
+}
+
+/// A transform: built once from the stage's config, then called once per
+/// batch.
+///
+/// The host drives one instance per stage; `process` is never called before
+/// `init` succeeded, and never concurrently.
+pub trait Transform: Sized + Send + 'static {
+    /// Builds the transform from the stage's `config` table (JSON text).
+    ///
+    /// # Errors
+    ///
+    /// An error of kind `invalid-config` (see [`Error::invalid_config`])
+    /// stops the pipeline before it starts.
+    fn init(config: &str) -> Result<Self, Error>;
+
+    /// Turns one batch into outputs: it may drop, change, split or route
+    /// records.
+    ///
+    /// # Errors
+    ///
+    /// An error fails the whole batch; its kind decides what the host does
+    /// (dead-letter for `invalid-input`, retry for `unavailable`).
+    fn process(&mut self, batch: Vec<Record>) -> Result<Vec<Output>, Error>;
+}
+
+/// Writes a message into the host's log, tagged with the pipeline and
+/// stage. Always granted. Call it per batch, not per record.
+pub fn log(level: Level, message: &str) {
+    #[cfg(target_arch = "wasm32")]
+    bindings::sluice::pipeline::log::log(level, message);
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("{level:?}: {message}");
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::export::Exports;
+}
+
+/// Exports a [`Transform`] implementation as the component's `init` and
+/// `process`. Call it once, at the plugin crate's root.
+#[macro_export]
+macro_rules! export_transform {
+    ($ty:ty) => {
+        #[doc(hidden)]
+        type __SluiceTransformExports = $crate::__private::Exports<$ty>;
+        $crate::bindings::export_transform_world!(
+            __SluiceTransformExports with_types_in $crate::bindings
+        );
+    };
+}
