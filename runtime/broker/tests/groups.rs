@@ -11,6 +11,7 @@
 //! took; the only sleep is the heartbeat interval of a member polling for
 //! REBALANCE_IN_PROGRESS, as a consumer does.
 
+mod common;
 mod groups_common;
 
 use std::time::Duration;
@@ -199,7 +200,7 @@ async fn fetch_orders(connection: &mut Connection, group: &str) -> anyhow::Resul
 async fn find_coordinator_names_this_broker_for_groups_only() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let running = start(dir.path()).await?;
-    let mut connection = Connection::connect(running.kafka_addr, "finder").await?;
+    let mut connection = Connection::connect_as(running.kafka_addr, "finder").await?;
     let single = connection
         .find_coordinator(
             3,
@@ -439,7 +440,7 @@ async fn committed_offsets_and_groups_survive_a_restart() -> anyhow::Result<()> 
     running.shutdown().await?;
 
     let running = RunningBroker::start(config(dir.path())).await?;
-    let mut connection = Connection::connect(running.kafka_addr, "after-restart").await?;
+    let mut connection = Connection::connect_as(running.kafka_addr, "after-restart").await?;
     ensure!(fetch_orders(&mut connection, "durable").await? == [(0, 15), (1, 6), (2, -1)]);
     ensure!(fetch_orders(&mut connection, "tools").await? == [(0, -1), (1, -1), (2, 3)]);
     let listed = connection

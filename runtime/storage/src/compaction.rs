@@ -47,6 +47,23 @@ pub struct CompactionOutcome {
     pub bytes_after: u64,
 }
 
+/// What a compaction pass left behind, so the next pass can tell whether
+/// there is anything new to do: the sealed segments as they were after it
+/// (base offset and size each), and when its earliest kept tombstone
+/// expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactionMark {
+    sealed: Vec<(Offset, u64)>,
+    tombstone_expiry_ms: Option<i64>,
+}
+
+fn fingerprint(sealed: &[Arc<SealedSegment>]) -> Vec<(Offset, u64)> {
+    sealed
+        .iter()
+        .map(|s| (s.base_offset, s.size_bytes()))
+        .collect()
+}
+
 /// Whether compaction keeps `record`, given the latest offset per key.
 fn keep(record: &Record, latest: &HashMap<Bytes, Offset>, tombstone_horizon: i64) -> bool {
     let Some(key) = &record.key else {
@@ -73,7 +90,7 @@ impl Partition {
         if shared.config.cleanup_policy != CleanupPolicy::Compact {
             return Ok(outcome);
         }
-        let _maintenance = shared
+        let mut mark = shared
             .maintenance
             .lock()
             .expect("maintenance lock poisoned");
@@ -83,6 +100,15 @@ impl Partition {
             .expect("state lock poisoned")
             .sealed
             .clone();
+        // Nothing sealed since the last pass and no tombstone due: a pass
+        // would decode every record only to keep them all.
+        if let Some(last) = mark.as_ref() {
+            if last.sealed == fingerprint(&sealed)
+                && last.tombstone_expiry_ms.is_none_or(|expiry| now.0 < expiry)
+            {
+                return Ok(outcome);
+            }
+        }
         let decode = |header: &BatchHeader, batch: &Bytes| {
             decode_records(batch).map_err(|source| StorageError::Decode {
                 partition: shared.name.clone(),
@@ -112,6 +138,8 @@ impl Partition {
         let horizon = now
             .0
             .saturating_sub(shared.config.delete_retention_ms as i64);
+        let retention_ms = shared.config.delete_retention_ms as i64;
+        let mut tombstone_expiry_ms: Option<i64> = None;
         // Pass 2: rewrite the segments that lose records.
         for segment in &sealed {
             let mut output: Vec<(BatchHeader, Bytes)> = Vec::new();
@@ -132,6 +160,11 @@ impl Partition {
                     .filter(|r| keep(r, &latest, horizon))
                     .collect();
                 removed += (records.len() - kept.len()) as u64;
+                for tombstone in kept.iter().filter(|r| r.key.is_some() && r.is_tombstone()) {
+                    let expiry = tombstone.timestamp.0.saturating_add(retention_ms);
+                    tombstone_expiry_ms =
+                        Some(tombstone_expiry_ms.map_or(expiry, |e| e.min(expiry)));
+                }
                 if kept.len() == records.len() {
                     output.push((header, batch));
                 } else if !kept.is_empty() {
@@ -186,6 +219,10 @@ impl Partition {
                 *slot = Arc::new(replacement);
             }
         }
+        *mark = Some(CompactionMark {
+            sealed: fingerprint(&shared.state.read().expect("state lock poisoned").sealed),
+            tombstone_expiry_ms,
+        });
         if outcome.segments_rewritten > 0 {
             info!(partition = %shared.name, segments = outcome.segments_rewritten, records_removed = outcome.records_removed, bytes_before = outcome.bytes_before, bytes_after = outcome.bytes_after, "compacted");
         }

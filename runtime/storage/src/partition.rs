@@ -23,6 +23,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use sluice_types::{Offset, Timestamp};
 
+use crate::compaction::CompactionMark;
 use crate::config::LogConfig;
 use crate::error::{Result, StorageError};
 use crate::recovery::{recover, RecoveryReport};
@@ -93,8 +94,9 @@ pub(crate) struct Shared {
     pub dir: PathBuf,
     pub config: LogConfig,
     pub state: RwLock<LogState>,
-    /// Serialises retention and compaction, which both rewrite the sealed list.
-    pub maintenance: Mutex<()>,
+    /// Serialises retention and compaction, which both rewrite the sealed
+    /// list, and remembers what the last compaction saw.
+    pub maintenance: Mutex<Option<CompactionMark>>,
     /// Signalled whenever the high watermark moves.
     pub hw_changed: Condvar,
     pub hw_mutex: Mutex<()>,
@@ -146,7 +148,7 @@ impl Partition {
             dir: dir.to_path_buf(),
             config,
             state: RwLock::new(state),
-            maintenance: Mutex::new(()),
+            maintenance: Mutex::new(None),
             hw_changed: Condvar::new(),
             hw_mutex: Mutex::new(()),
             listeners: Mutex::new(Vec::new()),
@@ -414,7 +416,9 @@ impl Partition {
             }
         }
         if let Some(handle) = self.writer.lock().expect("writer handle poisoned").take() {
-            let _ = handle.join();
+            if handle.join().is_err() {
+                tracing::error!(partition = %self.shared.name, "log writer thread panicked");
+            }
         }
         Ok(())
     }

@@ -1,4 +1,4 @@
-//! What the broker's integration tests share: a broker on loopback ports
+//! What the broker's integration tests (produce/fetch and groups) share: a broker on loopback ports
 //! with a temporary data directory, a small Kafka client that speaks typed
 //! requests over a real TCP connection (built on `sluice_protocol`, the
 //! codec the broker itself uses), and record batches to produce.
@@ -20,15 +20,18 @@ use sluice_types::Timestamp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// How long a test waits for any one response before failing; far above
-/// what a working broker needs, so it only ends a test that hangs.
-pub const RESPONSE_WAIT: Duration = Duration::from_secs(10);
+/// How long a test waits for any one response before failing: far above
+/// what a working broker needs (the longest wait is a rebalance, bounded
+/// by the timeouts the tests choose), so it only ends a test that hangs.
+pub const RESPONSE_WAIT: Duration = Duration::from_secs(20);
 
-/// Broker settings for a test: loopback, ports picked by the OS.
+/// Broker settings for a test: loopback, ports picked by the OS, and
+/// session timeouts down to 100 ms allowed (Kafka's minimum is 6 s).
 pub fn config(data_dir: &Path) -> BrokerConfig {
     let mut config = BrokerConfig::new(data_dir);
     config.kafka_addr = SocketAddr::from(([127, 0, 0, 1], 0));
     config.http_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.groups.session_timeout_min = Duration::from_millis(100);
     config
 }
 
@@ -43,6 +46,7 @@ pub struct Client {
     stream: TcpStream,
     buffer: BytesMut,
     next_correlation_id: i32,
+    client_id: String,
 }
 
 macro_rules! typed_calls {
@@ -64,6 +68,11 @@ macro_rules! typed_calls {
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> anyhow::Result<Client> {
+        Client::connect_as(addr, "sluice-test").await
+    }
+
+    /// Connects with `client_id` in every request header.
+    pub async fn connect_as(addr: SocketAddr, client_id: &str) -> anyhow::Result<Client> {
         let stream = TcpStream::connect(addr)
             .await
             .with_context(|| format!("connecting to {addr}"))?;
@@ -72,6 +81,7 @@ impl Client {
             stream,
             buffer: BytesMut::new(),
             next_correlation_id: 1,
+            client_id: client_id.to_string(),
         })
     }
 
@@ -83,7 +93,7 @@ impl Client {
             .with_request_api_key(body.api_key() as i16)
             .with_request_api_version(version)
             .with_correlation_id(correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str("sluice-test")));
+            .with_client_id(Some(StrBytes::from_string(self.client_id.clone())));
         let frame = encode_request(&header, &body)?;
         self.stream.write_all(&frame).await?;
         Ok(correlation_id)
@@ -136,6 +146,15 @@ impl Client {
         describe_configs(DescribeConfigsRequest) -> DescribeConfigs(DescribeConfigsResponse);
         init_producer_id(InitProducerIdRequest) -> InitProducerId(InitProducerIdResponse);
         api_versions(ApiVersionsRequest) -> ApiVersions(ApiVersionsResponse);
+        find_coordinator(FindCoordinatorRequest) -> FindCoordinator(FindCoordinatorResponse);
+        join_group(JoinGroupRequest) -> JoinGroup(JoinGroupResponse);
+        sync_group(SyncGroupRequest) -> SyncGroup(SyncGroupResponse);
+        heartbeat(HeartbeatRequest) -> Heartbeat(HeartbeatResponse);
+        leave_group(LeaveGroupRequest) -> LeaveGroup(LeaveGroupResponse);
+        offset_commit(OffsetCommitRequest) -> OffsetCommit(OffsetCommitResponse);
+        offset_fetch(OffsetFetchRequest) -> OffsetFetch(OffsetFetchResponse);
+        list_groups(ListGroupsRequest) -> ListGroups(ListGroupsResponse);
+        describe_groups(DescribeGroupsRequest) -> DescribeGroups(DescribeGroupsResponse);
     }
 
     /// Writes raw bytes, whatever they are.

@@ -1,6 +1,4 @@
-//! What the consumer-group tests share: a broker on loopback ports with a
-//! temporary data directory, a Kafka connection that sends typed requests
-//! (built on `sluice_protocol`, the codec the broker itself uses), a group
+//! What the consumer-group tests add to `common`: a group
 //! member that runs the join/sync/heartbeat steps a consumer runs, and the
 //! consumer protocol's subscription and assignment bytes.
 //!
@@ -10,32 +8,25 @@
 
 #![allow(dead_code)]
 
+/// The broker and the typed connection come from the shared test module.
+pub use crate::common::{config, start, Client as Connection, RESPONSE_WAIT};
+
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Context};
+use anyhow::ensure;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use sluice_broker::{BrokerConfig, RunningBroker};
 use sluice_protocol::kafka_protocol::messages::consumer_protocol_assignment::TopicPartition as AssignedPartitions;
 use sluice_protocol::kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use sluice_protocol::kafka_protocol::messages::leave_group_request::MemberIdentity;
 use sluice_protocol::kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use sluice_protocol::kafka_protocol::messages::{
     ConsumerProtocolAssignment, ConsumerProtocolSubscription, GroupId, HeartbeatRequest,
-    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, RequestHeader,
-    SyncGroupRequest, SyncGroupResponse, TopicName,
+    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, SyncGroupRequest,
+    SyncGroupResponse, TopicName,
 };
 use sluice_protocol::kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use sluice_protocol::kafka_protocol::ResponseError;
-use sluice_protocol::{decode_response, encode_request, FrameDecoder, RequestKind, ResponseKind};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-/// How long a test waits for any one response before failing: far above
-/// what a working broker needs (the longest wait is a rebalance, bounded
-/// by the timeouts the tests choose), so it only ends a test that hangs.
-pub const RESPONSE_WAIT: Duration = Duration::from_secs(20);
 
 /// The JoinGroup version members speak: v4+ needs MEMBER_ID_REQUIRED, v5
 /// is what librdkafka 2.x sends.
@@ -44,123 +35,9 @@ pub const JOIN_VERSION: i16 = 5;
 /// Session timeout of members that are not meant to time out.
 pub const LONG_SESSION_MS: i32 = 30_000;
 
-/// Broker settings for a test: loopback, ports picked by the OS, and
-/// session timeouts down to 100 ms allowed (Kafka's minimum is 6 s).
-pub fn config(data_dir: &Path) -> BrokerConfig {
-    let mut config = BrokerConfig::new(data_dir);
-    config.kafka_addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.http_addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.groups.session_timeout_min = Duration::from_millis(100);
-    config
-}
-
-pub async fn start(data_dir: &Path) -> anyhow::Result<RunningBroker> {
-    RunningBroker::start(config(data_dir))
-        .await
-        .context("starting the broker")
-}
-
 /// The error code Kafka uses for `error`.
 pub fn code(error: ResponseError) -> i16 {
     error.code()
-}
-
-/// A Kafka connection that sends typed requests and reads typed responses.
-pub struct Connection {
-    stream: TcpStream,
-    buffer: BytesMut,
-    next_correlation_id: i32,
-    client_id: String,
-}
-
-macro_rules! typed_calls {
-    ($($method:ident($request:ident) -> $variant:ident($response:ident);)*) => {
-        $(
-            pub async fn $method(
-                &mut self,
-                version: i16,
-                request: sluice_protocol::kafka_protocol::messages::$request,
-            ) -> anyhow::Result<sluice_protocol::kafka_protocol::messages::$response> {
-                match self.call(version, RequestKind::$variant(request)).await? {
-                    ResponseKind::$variant(response) => Ok(response),
-                    other => bail!("expected a {} response, got {other:?}", stringify!($variant)),
-                }
-            }
-        )*
-    };
-}
-
-impl Connection {
-    pub async fn connect(addr: SocketAddr, client_id: &str) -> anyhow::Result<Connection> {
-        let stream = TcpStream::connect(addr)
-            .await
-            .with_context(|| format!("connecting to {addr}"))?;
-        stream.set_nodelay(true)?;
-        Ok(Connection {
-            stream,
-            buffer: BytesMut::new(),
-            next_correlation_id: 1,
-            client_id: client_id.to_string(),
-        })
-    }
-
-    /// Sends `body` at `version` and reads its response.
-    pub async fn call(&mut self, version: i16, body: RequestKind) -> anyhow::Result<ResponseKind> {
-        let correlation_id = self.next_correlation_id;
-        self.next_correlation_id += 1;
-        let api_key = body.api_key();
-        let header = RequestHeader::default()
-            .with_request_api_key(api_key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(correlation_id)
-            .with_client_id(Some(StrBytes::from_string(self.client_id.clone())));
-        let frame = encode_request(&header, &body)
-            .with_context(|| format!("encoding {api_key:?} v{version}"))?;
-        self.stream
-            .write_all(&frame)
-            .await
-            .context("sending a request")?;
-        let payload = tokio::time::timeout(RESPONSE_WAIT, self.read_frame())
-            .await
-            .with_context(|| format!("no {api_key:?} response within {RESPONSE_WAIT:?}"))??;
-        let (response_header, response) = decode_response(api_key, version, payload)
-            .with_context(|| format!("decoding {api_key:?} v{version}"))?;
-        ensure!(
-            response_header.correlation_id == correlation_id,
-            "response to correlation id {} while waiting for {correlation_id}",
-            response_header.correlation_id
-        );
-        Ok(response)
-    }
-
-    async fn read_frame(&mut self) -> anyhow::Result<Bytes> {
-        loop {
-            if let Some(frame) = FrameDecoder::default().decode(&mut self.buffer)? {
-                return Ok(frame);
-            }
-            if self
-                .stream
-                .read_buf(&mut self.buffer)
-                .await
-                .context("reading a response")?
-                == 0
-            {
-                bail!("the broker closed the connection");
-            }
-        }
-    }
-
-    typed_calls! {
-        find_coordinator(FindCoordinatorRequest) -> FindCoordinator(FindCoordinatorResponse);
-        join_group(JoinGroupRequest) -> JoinGroup(JoinGroupResponse);
-        sync_group(SyncGroupRequest) -> SyncGroup(SyncGroupResponse);
-        heartbeat(HeartbeatRequest) -> Heartbeat(HeartbeatResponse);
-        leave_group(LeaveGroupRequest) -> LeaveGroup(LeaveGroupResponse);
-        offset_commit(OffsetCommitRequest) -> OffsetCommit(OffsetCommitResponse);
-        offset_fetch(OffsetFetchRequest) -> OffsetFetch(OffsetFetchResponse);
-        list_groups(ListGroupsRequest) -> ListGroups(ListGroupsResponse);
-        describe_groups(DescribeGroupsRequest) -> DescribeGroups(DescribeGroupsResponse);
-    }
 }
 
 /// One consumer-group member on its own connection, running the steps a
@@ -183,7 +60,7 @@ impl Member {
         group_id: &str,
     ) -> anyhow::Result<Member> {
         Ok(Member {
-            connection: Connection::connect(addr, client_id).await?,
+            connection: Connection::connect_as(addr, client_id).await?,
             group_id: group_id.to_string(),
             member_id: String::new(),
             generation_id: -1,
