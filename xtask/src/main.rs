@@ -8,9 +8,9 @@
 //! - `cargo xtask e2e`: only the end-to-end suite (`tests/e2e`): builds
 //!   `target/release/sluice`, then runs real Kafka clients (kcat,
 //!   confluent-kafka, kafka-python) against it with the venv's pytest.
-//! - `cargo xtask wasm`: builds every guest in `plugins/` (its own Cargo
-//!   workspace) for `wasm32-wasip2` in release mode and copies each component
-//!   to `target/wasm/<name>.wasm`.
+//! - `cargo xtask wasm`: builds every guest (plugins and SDK templates, in
+//!   Rust, Python, JavaScript and C) into `target/wasm/<name>.wasm`; see
+//!   [`wasm`].
 //! - `cargo xtask lint`: formatting, clippy, and the dependency rules of the
 //!   architecture (storage must not see tokio, the Kafka protocol or
 //!   wasmtime).
@@ -21,7 +21,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context};
+
+mod wasm;
 use clap::{Parser, Subcommand};
+use wasm::wasm;
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "Sluice project tasks")]
@@ -46,8 +49,8 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
-    /// Build every guest in `plugins/` as a component into
-    /// `target/wasm/<name>.wasm`.
+    /// Build every guest (plugins and SDK templates, every language) as a
+    /// component into `target/wasm/<name>.wasm`.
     Wasm,
     /// Check formatting, clippy and crate dependency rules.
     Lint,
@@ -86,14 +89,11 @@ const E2E_SETUP: &str =
      `apt-get install -y kcat && python3 -m venv .venv && \
      .venv/bin/pip install -r tests/e2e/requirements.txt`";
 
-/// The target Rust guests build for: a `cdylib` becomes a component.
-const WASM_TARGET: &str = "wasm32-wasip2";
-
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-fn run(step: &str, command: &mut Command) -> anyhow::Result<()> {
+pub(crate) fn run(step: &str, command: &mut Command) -> anyhow::Result<()> {
     eprintln!("xtask: {step}");
     let status = command
         .status()
@@ -105,7 +105,7 @@ fn run(step: &str, command: &mut Command) -> anyhow::Result<()> {
 }
 
 /// The workspace root (xtask lives one level below it).
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask sits inside the workspace")
@@ -170,100 +170,8 @@ fn e2e(args: &[String]) -> anyhow::Result<()> {
 }
 
 /// The directory cargo builds into: `CARGO_TARGET_DIR` or `target/`.
-fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
-}
-
-/// Fails unless the toolchain has the standard library for `WASM_TARGET`.
-/// Checked in the sysroot rather than through rustup, so it also holds for a
-/// toolchain rustup does not manage; installing is left to the caller.
-fn check_wasm_target() -> anyhow::Result<()> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let output = Command::new(&rustc)
-        .args(["--print", "sysroot"])
-        .output()
-        .context("could not start rustc --print sysroot")?;
-    if !output.status.success() {
-        bail!(
-            "rustc --print sysroot failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let sysroot = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    let target_lib = sysroot.join("lib/rustlib").join(WASM_TARGET);
-    if !target_lib.is_dir() {
-        bail!(
-            "the Rust target {WASM_TARGET} is not installed (no {}): \
-             run `rustup target add {WASM_TARGET}`",
-            target_lib.display()
-        );
-    }
-    Ok(())
-}
-
-/// The guest crates: each directory of `plugins/` with a `Cargo.toml`, by
-/// directory name, sorted. The directory name is the package name.
-fn guest_names(plugins: &Path) -> anyhow::Result<Vec<String>> {
-    let entries =
-        std::fs::read_dir(plugins).with_context(|| format!("reading {}", plugins.display()))?;
-    let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry.with_context(|| format!("reading {}", plugins.display()))?;
-        if entry.path().join("Cargo.toml").is_file() {
-            let name = entry.file_name();
-            let name = name
-                .to_str()
-                .with_context(|| format!("{} is not a UTF-8 name", entry.path().display()))?;
-            names.push(name.to_owned());
-        }
-    }
-    names.sort();
-    Ok(names)
-}
-
-/// Builds the guest workspace (`plugins/Cargo.toml`) for `WASM_TARGET` in
-/// release mode into `target/wasm-build/`, then copies each component to
-/// `target/wasm/<name>.wasm`, the path tests and pipeline files use.
-fn wasm() -> anyhow::Result<()> {
-    let root = workspace_root();
-    check_wasm_target()?;
-    let plugins = root.join("plugins");
-    let names = guest_names(&plugins)?;
-    if names.is_empty() {
-        bail!("no guest crates in {}", plugins.display());
-    }
-    let target = target_dir(&root);
-    let build_dir = target.join("wasm-build");
-    run(
-        &format!("cargo build --release --target {WASM_TARGET} (plugins/)"),
-        cargo()
-            .current_dir(&root)
-            .args(["build", "--release", "--workspace", "--target", WASM_TARGET])
-            .arg("--manifest-path")
-            .arg(plugins.join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&build_dir),
-    )?;
-    let out_dir = target.join("wasm");
-    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    for name in &names {
-        // Cargo names a cdylib after its package, with `-` turned into `_`.
-        let built = build_dir
-            .join(WASM_TARGET)
-            .join("release")
-            .join(format!("{}.wasm", name.replace('-', "_")));
-        if !built.is_file() {
-            bail!(
-                "plugins/{name} built no {}: is it a `cdylib` whose package is named `{name}`?",
-                built.display()
-            );
-        }
-        let dest = out_dir.join(format!("{name}.wasm"));
-        let bytes = std::fs::copy(&built, &dest)
-            .with_context(|| format!("copying {} to {}", built.display(), dest.display()))?;
-        eprintln!("xtask: {} ({bytes} bytes)", dest.display());
-    }
-    Ok(())
 }
 
 /// Runs the guest workspace's unit tests natively: plugins keep their logic
