@@ -28,7 +28,7 @@ use wasmtime::{Config, Engine};
 
 use crate::error::LoadError;
 use crate::host::HostState;
-use crate::load::TransformComponent;
+use crate::load::{GuestComponent, World};
 
 /// Engine-wide settings; per-stage settings are [`crate::StageLimits`].
 #[derive(Debug, Clone)]
@@ -60,9 +60,9 @@ pub struct WasmEngine {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<HostState>,
     pub(crate) config: EngineConfig,
-    /// Loaded components by digest of their wasm bytes, so a component used
-    /// by several stages is compiled and linked once.
-    pub(crate) loaded: Mutex<HashMap<String, Arc<TransformComponent>>>,
+    /// Loaded components by digest of their wasm bytes and world, so a
+    /// component used by several stages is compiled and linked once.
+    pub(crate) loaded: Mutex<HashMap<(String, World), Arc<GuestComponent>>>,
     /// Shared with every loaded component: deadlines keep working while any
     /// instance is alive, even after this struct is dropped.
     pub(crate) ticker: Arc<Ticker>,

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Why a `.wasm` file was not accepted as a transform component.
+/// Why a `.wasm` file was not accepted as a component of the world asked for.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("cannot read component {path}: {source}")]
@@ -61,7 +61,7 @@ pub enum GuestErrorKind {
 /// gets a fresh one.
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
-    /// The guest returned `error { kind, message }` from `init` or `process`.
+    /// The guest returned `error { kind, message }`.
     #[error("component `{component}` failed {call}: {kind:?}: {message}")]
     Guest {
         component: String,
@@ -112,9 +112,14 @@ pub enum StageError {
     /// A fresh instance could not be created (after a trap, or at first use).
     #[error("component `{component}` cannot be instantiated: {reason}")]
     Instantiate { component: String, reason: String },
-    /// `process_batch` was called before a successful `init`.
-    #[error("component `{component}`: `process` called before `init` succeeded")]
-    NotInitialized { component: String },
+    /// A call other than the first (`init`, `open`) came before the first
+    /// succeeded.
+    #[error("component `{component}`: {call} called before {first} succeeded")]
+    NotInitialized {
+        component: String,
+        call: Call,
+        first: Call,
+    },
 }
 
 impl StageError {
@@ -127,19 +132,39 @@ impl StageError {
     }
 }
 
-/// Which call failed: `init`, or `process` with the batch size.
+/// Which call failed, with the batch size where there is a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Call {
+    /// A transform's `init`.
     Init,
+    /// A transform's `process`.
     Process { batch_len: usize },
+    /// A source's or sink's `open`.
+    Open,
+    /// A source's `poll`.
+    Poll { max_records: u32 },
+    /// A source's `commit`.
+    Commit,
+    /// A sink's `write`.
+    Write { batch_len: usize },
+    /// A sink's `flush`.
+    Flush,
 }
 
 impl std::fmt::Display for Call {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
+        let batch = |f: &mut std::fmt::Formatter<'_>, name: &str, len: usize| match len {
+            1 => write!(f, "`{name}` of a batch of 1 record"),
+            len => write!(f, "`{name}` of a batch of {len} records"),
+        };
+        match *self {
             Call::Init => f.write_str("`init`"),
-            Call::Process { batch_len: 1 } => f.write_str("`process` of a batch of 1 record"),
-            Call::Process { batch_len } => write!(f, "`process` of a batch of {batch_len} records"),
+            Call::Process { batch_len } => batch(f, "process", batch_len),
+            Call::Open => f.write_str("`open`"),
+            Call::Poll { max_records } => write!(f, "`poll` (up to {max_records} records)"),
+            Call::Commit => f.write_str("`commit`"),
+            Call::Write { batch_len } => batch(f, "write", batch_len),
+            Call::Flush => f.write_str("`flush`"),
         }
     }
 }

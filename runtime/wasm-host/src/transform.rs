@@ -1,30 +1,24 @@
 //! One live `transform` instance: `init`, then `process_batch` per batch.
 //!
 //! This is the only caller of the generated `call_init` and `call_process`.
-//! Each call runs under the stage's deadline (an epoch deadline that traps)
-//! and memory cap (the store's limiter). A trap of any kind, an
-//! out-of-memory or a deadline hit becomes a [`StageError`] naming the
-//! component and the batch size; the instance is then dropped, and the next
-//! call instantiates a fresh one from the component's `InstancePre` and
-//! replays `init` with the config that last succeeded. The host stays up.
-//!
-//! Records are converted from [`sluice_types::Record`] to the contract's
-//! `record` and back. Keys, values and header values are copied into the
-//! guest's memory by the canonical ABI either way; the conversion copies
-//! each once more into a `Vec<u8>`, a cost left for when profiling shows it.
+//! Each call runs under the stage's deadline and memory cap; a trap, an
+//! out-of-memory or a deadline hit drops the instance, and the next call
+//! instantiates a fresh one and replays `init` with the config that last
+//! succeeded. The instance is otherwise reused across batches: `init` runs
+//! once, not per batch.
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use sluice_types::{Offset, Record, RecordHeader, Timestamp, TopicPartition};
-use wasmtime::{Store, Trap};
+use sluice_types::{Record, TopicPartition};
 
-use crate::bindings::sluice::pipeline::types as wit;
-use crate::bindings::Transform;
-use crate::error::{Call, GuestErrorKind, GuestStderr, StageError};
-use crate::host::{Grants, HostState};
-use crate::limits::{deadline_ticks, StageLimits};
-use crate::load::TransformComponent;
+use crate::bindings::transform::Transform;
+use crate::convert::{from_wit, to_wit};
+use crate::error::{Call, StageError};
+use crate::grants::Grants;
+use crate::host::HostState;
+use crate::instance::Sandbox;
+use crate::limits::StageLimits;
+use crate::load::{GuestComponent, Pre};
 
 /// A record a transform emitted, and the stage output it goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,10 +30,7 @@ pub struct Output {
 
 /// An instance of a `transform` component serving one stage.
 pub struct TransformInstance {
-    component: Arc<TransformComponent>,
-    stage: String,
-    limits: StageLimits,
-    grants: Grants,
+    sandbox: Sandbox,
     /// The config `init` last succeeded with; replayed after a trap.
     config: Option<String>,
     /// `None` before the first call and after a trap discarded the instance.
@@ -47,33 +38,46 @@ pub struct TransformInstance {
 }
 
 struct Live {
-    store: Store<HostState>,
+    store: wasmtime::Store<HostState>,
     bindings: Transform,
 }
 
 impl TransformInstance {
     /// An instance of `component` for `stage`; nothing runs until [`init`].
     ///
+    /// # Panics
+    ///
+    /// When `component` is not a `transform` component (load it with
+    /// [`WasmEngine::load_transform`](crate::WasmEngine::load_transform)).
+    ///
     /// [`init`]: TransformInstance::init
     pub fn new(
-        component: Arc<TransformComponent>,
+        component: Arc<GuestComponent>,
         stage: &str,
         limits: StageLimits,
         grants: Grants,
     ) -> Self {
+        assert!(
+            matches!(component.pre, Pre::Transform(_)),
+            "component `{}` is a {} component, not a transform",
+            component.name,
+            component.world()
+        );
         Self {
-            component,
-            stage: stage.to_owned(),
-            limits,
-            grants,
+            sandbox: Sandbox {
+                component,
+                stage: stage.to_owned(),
+                limits,
+                grants,
+            },
             config: None,
             live: None,
         }
     }
 
     /// The component this instance runs.
-    pub fn component(&self) -> &TransformComponent {
-        &self.component
+    pub fn component(&self) -> &GuestComponent {
+        &self.sandbox.component
     }
 
     /// Calls the guest's `init` with the stage's config as JSON text.
@@ -102,11 +106,13 @@ impl TransformInstance {
         };
         let Some(config) = self.config.clone() else {
             return Err(StageError::NotInitialized {
-                component: self.component.name.clone(),
+                component: self.sandbox.name(),
+                call,
+                first: Call::Init,
             });
         };
         if self.live.is_none() {
-            tracing::info!(stage = %self.stage, component = %self.component.name, "re-instantiating after a failed call");
+            tracing::info!(stage = %self.sandbox.stage, component = %self.sandbox.component.name, "re-instantiating after a failed call");
             self.instantiate_and_init(&config).await?;
         }
         let batch = records
@@ -114,7 +120,7 @@ impl TransformInstance {
             .enumerate()
             .map(|(index, record)| {
                 to_wit(origin, record).map_err(|reason| StageError::InvalidRecord {
-                    component: self.component.name.clone(),
+                    component: self.sandbox.name(),
                     call,
                     index,
                     reason,
@@ -123,43 +129,38 @@ impl TransformInstance {
             .collect::<Result<Vec<_>, _>>()?;
 
         let live = self.live.as_mut().expect("instantiated above");
-        live.store.set_epoch_deadline(deadline_ticks(
-            self.limits.deadline,
-            self.component.ticker.tick,
-        ));
+        self.sandbox.arm(&mut live.store);
         let result = live.bindings.call_process(&mut live.store, &batch).await;
         match result {
-            Ok(Ok(outputs)) => Ok(outputs.into_iter().map(from_wit).collect()),
-            Ok(Err(error)) => Err(self.guest_error(call, error)),
-            Err(error) => Err(self.discard(call, error)),
+            Ok(Ok(outputs)) => Ok(outputs
+                .into_iter()
+                .map(|output| Output {
+                    record: from_wit(output.record),
+                    target: output.target,
+                })
+                .collect()),
+            Ok(Err(error)) => Err(self.sandbox.guest_error(call, error)),
+            Err(error) => {
+                let live = self.live.take();
+                Err(self
+                    .sandbox
+                    .classify(call, error, live.as_ref().map(|live| &live.store)))
+            }
         }
     }
 
     /// Creates a fresh instance and runs `init` on it.
     async fn instantiate_and_init(&mut self, config_json: &str) -> Result<(), StageError> {
         let call = Call::Init;
-        let state = HostState::new(&self.stage, self.grants.clone(), &self.limits);
-        let mut store = Store::new(self.component.pre.engine(), state);
-        store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_trap();
-        let ticks = deadline_ticks(self.limits.deadline, self.component.ticker.tick);
-        // Instantiation can run guest code (start functions, constructors).
-        store.set_epoch_deadline(ticks);
-        let bindings = match self.component.pre.instantiate_async(&mut store).await {
-            Ok(bindings) => bindings,
-            // A trap while instantiating (a guest constructor ran away)
-            // reads like any other; anything else is a host-side failure.
-            Err(error) if error.downcast_ref::<Trap>().is_some() => {
-                return Err(self.classify(call, error, Some(&store)));
-            }
-            Err(error) => {
-                return Err(StageError::Instantiate {
-                    component: self.component.name.clone(),
-                    reason: format!("{error:#}"),
-                })
-            }
+        let Pre::Transform(pre) = &self.sandbox.component.pre else {
+            unreachable!("checked in TransformInstance::new");
         };
-        store.set_epoch_deadline(ticks);
+        let mut store = self.sandbox.new_store();
+        let bindings = match pre.instantiate_async(&mut store).await {
+            Ok(bindings) => bindings,
+            Err(error) => return Err(self.sandbox.instantiate_error(call, error, &store)),
+        };
+        self.sandbox.arm(&mut store);
         match bindings
             .call_init(&mut store, &config_json.to_owned())
             .await
@@ -168,130 +169,8 @@ impl TransformInstance {
                 self.live = Some(Live { store, bindings });
                 Ok(())
             }
-            Ok(Err(error)) => Err(self.guest_error(call, error)),
-            Err(error) => Err(self.classify(call, error, Some(&store))),
+            Ok(Err(error)) => Err(self.sandbox.guest_error(call, error)),
+            Err(error) => Err(self.sandbox.classify(call, error, Some(&store))),
         }
-    }
-
-    /// The guest returned an error value; the instance stays usable.
-    fn guest_error(&self, call: Call, error: wit::Error) -> StageError {
-        StageError::Guest {
-            component: self.component.name.clone(),
-            call,
-            kind: match error.kind {
-                wit::ErrorKind::InvalidConfig => GuestErrorKind::InvalidConfig,
-                wit::ErrorKind::InvalidInput => GuestErrorKind::InvalidInput,
-                wit::ErrorKind::Unavailable => GuestErrorKind::Unavailable,
-                wit::ErrorKind::PermissionDenied => GuestErrorKind::PermissionDenied,
-                wit::ErrorKind::Internal => GuestErrorKind::Internal,
-            },
-            message: error.message,
-        }
-    }
-
-    /// A call trapped: drops the instance and says why it failed.
-    fn discard(&mut self, call: Call, error: wasmtime::Error) -> StageError {
-        let live = self.live.take();
-        self.classify(call, error, live.as_ref().map(|live| &live.store))
-    }
-
-    /// Tells a deadline, an out-of-memory and other traps apart.
-    fn classify(
-        &self,
-        call: Call,
-        error: wasmtime::Error,
-        store: Option<&Store<HostState>>,
-    ) -> StageError {
-        let component = self.component.name.clone();
-        let (refused_memory_bytes, stderr) = match store {
-            Some(store) => {
-                let state = store.data();
-                (state.limiter.refused_memory_bytes, state.stderr.contents())
-            }
-            None => (None, String::new()),
-        };
-        let failure = if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-            StageError::Deadline {
-                component,
-                call,
-                deadline: self.limits.deadline,
-            }
-        } else if let Some(requested_bytes) = refused_memory_bytes {
-            StageError::OutOfMemory {
-                component,
-                call,
-                requested_bytes,
-                memory_max_bytes: self.limits.memory_max_bytes,
-            }
-        } else {
-            // The trap's kind, not wasmtime's whole report: the guest
-            // backtrace goes to the debug log, the panic message (stderr)
-            // into the error.
-            tracing::debug!(stage = %self.stage, "guest trap: {error:?}");
-            let trap = match error.downcast_ref::<Trap>() {
-                Some(trap) => trap.to_string(),
-                None => format!("{error:#}"),
-            };
-            StageError::Trap {
-                component,
-                call,
-                trap,
-                stderr: GuestStderr(stderr),
-            }
-        };
-        tracing::warn!(stage = %self.stage, error = %failure, "instance discarded");
-        failure
-    }
-}
-
-/// Converts a record for the guest; fails on a header key that is not
-/// UTF-8 (the contract's keys are strings, and changing them silently
-/// would corrupt the record).
-fn to_wit(origin: Option<&TopicPartition>, record: Record) -> Result<wit::Record, String> {
-    let headers = record
-        .headers
-        .into_iter()
-        .map(|header| {
-            let key = String::from_utf8(header.key.to_vec())
-                .map_err(|_| format!("header key {:?} is not UTF-8", header.key))?;
-            Ok(wit::Header {
-                key,
-                value: header.value.map(|v| v.to_vec()),
-            })
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    Ok(wit::Record {
-        key: record.key.map(|k| k.to_vec()),
-        value: record.value.map(|v| v.to_vec()),
-        headers,
-        timestamp: record.timestamp.0,
-        origin: origin.map(|tp| wit::Origin {
-            topic: tp.topic.to_string(),
-            partition: tp.partition.0,
-            offset: record.offset.0,
-        }),
-    })
-}
-
-/// Converts a guest's output back. The offset is left at zero: the log
-/// assigns it when the record is appended.
-fn from_wit(output: wit::Output) -> Output {
-    let record = output.record;
-    Output {
-        record: Record {
-            offset: Offset::ZERO,
-            timestamp: Timestamp(record.timestamp),
-            key: record.key.map(Bytes::from),
-            value: record.value.map(Bytes::from),
-            headers: record
-                .headers
-                .into_iter()
-                .map(|header| RecordHeader {
-                    key: Bytes::from(header.key),
-                    value: header.value.map(Bytes::from),
-                })
-                .collect(),
-        },
-        target: output.target,
     }
 }
