@@ -4,7 +4,7 @@
 //!   the README use: installs kcat and the e2e venv when missing
 //!   (`.ci/install-test-tools`), builds the Wasm guests (`wasm`, which the
 //!   host's tests run), runs `cargo test --workspace`, the plugins' native
-//!   unit tests, then the end-to-end suite.
+//!   unit tests (Rust, Python, JavaScript, C), then the end-to-end suite.
 //! - `cargo xtask e2e`: only the end-to-end suite (`tests/e2e`): builds
 //!   `target/release/sluice`, then runs real Kafka clients (kcat,
 //!   confluent-kafka, kafka-python) against it with the venv's pytest.
@@ -190,6 +190,31 @@ fn plugin_tests() -> anyhow::Result<()> {
     )
 }
 
+/// The native tests of the Python, JavaScript and C guest code: the SDKs
+/// and the `mask` ports (their JSON and SHA-256 code), run without Wasm.
+fn guest_sdk_tests() -> anyhow::Result<()> {
+    let root = workspace_root();
+    run(
+        "pytest sdk/python plugins/mask-py",
+        Command::new(root.join(".venv/bin/python"))
+            .current_dir(&root)
+            .args(["-m", "pytest", "-q", "sdk/python", "plugins/mask-py"]),
+    )?;
+    run(
+        "node --test plugins/mask-js/",
+        Command::new("node")
+            .current_dir(&root)
+            .args(["--test", "plugins/mask-js/"]),
+    )?;
+    for script in ["sdk/c/test.sh", "plugins/mask-c/test.sh"] {
+        run(
+            &format!("bash {script}"),
+            Command::new("bash").current_dir(&root).arg(script),
+        )?;
+    }
+    Ok(())
+}
+
 fn check_deps() -> anyhow::Result<()> {
     for (krate, forbidden) in FORBIDDEN {
         let output = cargo()
@@ -229,6 +254,7 @@ fn main() -> ExitCode {
                 )
             })
             .and_then(|()| plugin_tests())
+            .and_then(|()| guest_sdk_tests())
             .and_then(|()| e2e(&[])),
         Task::E2e { args } => e2e(&args),
         Task::Wasm => wasm(),

@@ -13,7 +13,8 @@
 //! Searched: each directory of `plugins/`, named after it, and each SDK's
 //! `sdk/<language>/template`, named `<language>-template`. The builders
 //! install nothing: a missing tool fails with the script that installs it
-//! (`.ci/install-test-tools`, which `.ci/run` and `cargo xtask test` call).
+//! (`.ci/install-{python,js,c}-guest-tools`, which `.ci/install-test-tools`
+//! runs for `.ci/run` and `cargo xtask test`).
 //!
 //! The builders get, in the environment: `SLUICE_WIT` (the contract's WIT
 //! directory), `SLUICE_WASI_ADAPTER` (the WASI preview-1 → preview-2

@@ -46,8 +46,54 @@ pub mod bindings {
     });
 }
 
+pub mod source_bindings {
+    //! The `source` world's bindings; the shared types and imports are the
+    //! ones in [`bindings`](crate::bindings).
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "source",
+        with: {
+            "sluice:pipeline/types@0.1.0": crate::bindings::sluice::pipeline::types,
+            "sluice:pipeline/log@0.1.0": crate::bindings::sluice::pipeline::log,
+            "sluice:pipeline/secrets@0.1.0": crate::bindings::sluice::pipeline::secrets,
+            "sluice:pipeline/state@0.1.0": crate::bindings::sluice::pipeline::state,
+            "sluice:pipeline/http@0.1.0": crate::bindings::sluice::pipeline::http,
+            "sluice:pipeline/sql@0.1.0": crate::bindings::sluice::pipeline::sql,
+            "sluice:pipeline/files@0.1.0": crate::bindings::sluice::pipeline::files,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export_source_world",
+        additional_derives: [PartialEq],
+    });
+}
+
+pub mod sink_bindings {
+    //! The `sink` world's bindings; the shared types and imports are the
+    //! ones in [`bindings`](crate::bindings).
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "sink",
+        with: {
+            "sluice:pipeline/types@0.1.0": crate::bindings::sluice::pipeline::types,
+            "sluice:pipeline/log@0.1.0": crate::bindings::sluice::pipeline::log,
+            "sluice:pipeline/secrets@0.1.0": crate::bindings::sluice::pipeline::secrets,
+            "sluice:pipeline/state@0.1.0": crate::bindings::sluice::pipeline::state,
+            "sluice:pipeline/http@0.1.0": crate::bindings::sluice::pipeline::http,
+            "sluice:pipeline/sql@0.1.0": crate::bindings::sluice::pipeline::sql,
+            "sluice:pipeline/files@0.1.0": crate::bindings::sluice::pipeline::files,
+        },
+        pub_export_macro: true,
+        export_macro_name: "export_sink_world",
+        additional_derives: [PartialEq],
+    });
+}
+
 mod export;
+mod export_connectors;
 mod types;
+
+pub use bindings::sluice::pipeline::types::Rejected;
+pub use source_bindings::Batch;
 
 pub use bindings::sluice::pipeline::log::Level;
 pub use bindings::sluice::pipeline::types::{Error, ErrorKind, Header, Origin, Output, Record};
@@ -92,9 +138,89 @@ pub fn log(level: Level, message: &str) {
     eprintln!("{level:?}: {message}");
 }
 
+/// A source connector: opened once with its config and the last committed
+/// checkpoint, then polled for batches.
+pub trait Source: Sized + Send + 'static {
+    /// Opens the source, resuming after `checkpoint` (`None` on the first
+    /// run).
+    ///
+    /// # Errors
+    ///
+    /// `invalid-config` stops the pipeline; `unavailable` is retried.
+    fn open(config: &str, checkpoint: Option<Vec<u8>>) -> Result<Self, Error>;
+
+    /// Returns up to `max_records` records and the checkpoint after them;
+    /// an empty batch when nothing is available yet.
+    ///
+    /// # Errors
+    ///
+    /// `unavailable` is retried with backoff.
+    fn poll(&mut self, max_records: u32) -> Result<Batch, Error>;
+
+    /// Everything up to `checkpoint` is durable in the log: acknowledge it
+    /// upstream (advance a replication slot, delete a consumed file).
+    ///
+    /// # Errors
+    ///
+    /// The checkpoint still counts as committed; the error is logged.
+    fn commit(&mut self, checkpoint: Vec<u8>) -> Result<(), Error>;
+}
+
+/// A sink connector: opened once with its config, then given batches to
+/// write and asked to flush.
+pub trait Sink: Sized + Send + 'static {
+    /// # Errors
+    ///
+    /// `invalid-config` stops the pipeline; `unavailable` is retried.
+    fn open(config: &str) -> Result<Self, Error>;
+
+    /// Writes one batch; returns the records refused (by index, with a
+    /// reason), which go to the dead-letter topic.
+    ///
+    /// # Errors
+    ///
+    /// An error fails the whole batch (`unavailable` is retried).
+    fn write(&mut self, batch: Vec<Record>) -> Result<Vec<Rejected>, Error>;
+
+    /// Makes everything written durable; the host commits the batches'
+    /// offsets only after this succeeds.
+    ///
+    /// # Errors
+    ///
+    /// The batches since the last flush are written again.
+    fn flush(&mut self) -> Result<(), Error>;
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use crate::export::Exports;
+    pub use crate::export_connectors::{SinkExports, SourceExports};
+}
+
+/// Exports a [`Source`] implementation as the component's `open`, `poll`
+/// and `commit`. Call it once, at the connector crate's root.
+#[macro_export]
+macro_rules! export_source {
+    ($ty:ty) => {
+        #[doc(hidden)]
+        type __SluiceSourceExports = $crate::__private::SourceExports<$ty>;
+        $crate::source_bindings::export_source_world!(
+            __SluiceSourceExports with_types_in $crate::source_bindings
+        );
+    };
+}
+
+/// Exports a [`Sink`] implementation as the component's `open`, `write`
+/// and `flush`. Call it once, at the connector crate's root.
+#[macro_export]
+macro_rules! export_sink {
+    ($ty:ty) => {
+        #[doc(hidden)]
+        type __SluiceSinkExports = $crate::__private::SinkExports<$ty>;
+        $crate::sink_bindings::export_sink_world!(
+            __SluiceSinkExports with_types_in $crate::sink_bindings
+        );
+    };
 }
 
 /// Exports a [`Transform`] implementation as the component's `init` and

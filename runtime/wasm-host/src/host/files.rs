@@ -5,7 +5,8 @@
 //! outside the directory is `permission-denied`. `write` creates missing
 //! parent directories and replaces the file atomically (a temp file, then a
 //! rename), so a reader never sees half a file. `list-dir` returns the
-//! entries' names sorted, directories with a trailing `/`; `""` or `"."`
+//! entries' names sorted, directories with a trailing `/` (a symlink is
+//! listed as itself, without one); `""` or `"."`
 //! is the granted directory itself. A missing file is `invalid-input` whose
 //! message starts with `not found:`.
 
