@@ -5,18 +5,22 @@
 //! up as `anyhow::Error` with context and are printed once, with their
 //! cause chain, by `main`.
 //!
-//! Exit status: 0 on success, 1 on any error, usage errors included.
+//! Exit status: 0 on success, 1 on any error, usage errors included;
+//! `sluice transform` has its own statuses (see `transform/run.rs`), and
+//! its usage errors exit 2.
 
 mod bench;
 mod client;
 mod consume;
 mod demo;
 mod group;
+mod plugin;
 mod produce;
 mod record_format;
 mod serve;
 mod table;
 mod topic;
+mod transform;
 
 use std::process::ExitCode;
 
@@ -69,6 +73,12 @@ enum Command {
     /// Measure Sluice against the limits of this machine.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Run a Wasm transform component over records outside a pipeline.
+    #[command(subcommand)]
+    Transform(transform::TransformCommand),
+    /// Inspect Wasm components: worlds, contract version, grants.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
 }
 
 fn init_tracing() {
@@ -89,6 +99,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Group(command) => group::run(command),
         Command::Demo(args) => demo::run(args),
         Command::Bench(command) => bench::run(command),
+        Command::Transform(command) => transform::run(command),
+        Command::Plugin(command) => plugin::run(command),
     }
 }
 
@@ -98,12 +110,19 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => {
             // `--help` and `--version` go to stdout and succeed; a usage
-            // error is an error like any other: exit 1, not clap's 2.
+            // error is an error like any other: exit 1, not clap's 2,
+            // except under `sluice transform`, whose scripted callers tell
+            // a usage error (2) from dead-lettered records (3).
             let printed = error.print();
-            return if error.use_stderr() || printed.is_err() {
-                ExitCode::FAILURE
-            } else {
+            return if !error.use_stderr() && printed.is_ok() {
                 ExitCode::SUCCESS
+            } else if std::env::args_os()
+                .nth(1)
+                .is_some_and(|arg| arg == "transform")
+            {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
             };
         }
     };

@@ -128,7 +128,9 @@ impl Sandbox {
                 stderr: GuestStderr(stderr),
             }
         };
-        tracing::warn!(stage = %self.stage, error = %failure, "instance discarded");
+        // The caller gets the error and decides (retry, dead-letter, stop)
+        // and reports it; this is the host's trace of it.
+        tracing::debug!(stage = %self.stage, error = %failure, "instance discarded");
         failure
     }
 }

@@ -4,6 +4,7 @@
 mod disk;
 mod log;
 mod produce;
+mod transform;
 
 use std::process::ExitCode;
 
@@ -22,11 +23,19 @@ pub enum BenchCommand {
     /// Without --records/--size it runs both standard cases: 2,000,000 × 100 B
     /// and 500,000 × 1 KiB. Prints one line per case, with context on stderr.
     Produce(produce::ProduceBenchArgs),
+    /// Copy records between two partitions of the embedded log with no
+    /// transform, through the identity guest, and through a filter guest.
+    ///
+    /// Without --records/--size it runs both standard cases: 2,000,000 × 100 B
+    /// and 500,000 × 1 KiB. Needs target/wasm/{passthrough,filter}.wasm
+    /// (`cargo xtask wasm`). Prints one line per case, with context on stderr.
+    Transform(transform::TransformBenchArgs),
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Log(args) => log::run(args),
         BenchCommand::Produce(args) => produce::run(args),
+        BenchCommand::Transform(args) => transform::run(args),
     }
 }
