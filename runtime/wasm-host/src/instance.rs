@@ -17,7 +17,13 @@ use crate::error::{Call, GuestErrorKind, GuestStderr, StageError};
 use crate::grants::Grants;
 use crate::host::HostState;
 use crate::limits::{deadline_ticks, StageLimits};
-use crate::load::GuestComponent;
+use crate::load::{GuestComponent, World};
+
+/// A live instance: its store and the world's typed bindings.
+pub(crate) struct Live<B> {
+    pub(crate) store: Store<HostState>,
+    pub(crate) bindings: B,
+}
 
 /// A stage's component, name, limits and grants.
 pub(crate) struct Sandbox {
@@ -28,6 +34,42 @@ pub(crate) struct Sandbox {
 }
 
 impl Sandbox {
+    /// # Panics
+    ///
+    /// When `component` is not of `world`: the world-specific instance
+    /// types are only built from components loaded for their world.
+    pub(crate) fn new(
+        component: Arc<GuestComponent>,
+        world: World,
+        stage: &str,
+        limits: StageLimits,
+        grants: Grants,
+    ) -> Self {
+        assert!(
+            component.world() == world,
+            "component `{}` is a {} component, not a {world}",
+            component.name,
+            component.world()
+        );
+        Self {
+            component,
+            stage: stage.to_owned(),
+            limits,
+            grants,
+        }
+    }
+
+    /// A call trapped: drops the live instance and says why the call failed.
+    pub(crate) fn discard<B>(
+        &self,
+        live: &mut Option<Live<B>>,
+        call: Call,
+        error: wasmtime::Error,
+    ) -> StageError {
+        let live = live.take();
+        self.classify(call, error, live.as_ref().map(|live| &live.store))
+    }
+
     /// A fresh store with the stage's limits, its deadline armed.
     pub(crate) fn new_store(&self) -> Store<HostState> {
         let state = HostState::new(&self.stage, self.grants.clone(), &self.limits);

@@ -14,10 +14,9 @@ use crate::bindings::sink::Sink;
 use crate::convert::to_wit;
 use crate::error::{Call, StageError};
 use crate::grants::Grants;
-use crate::host::HostState;
-use crate::instance::Sandbox;
+use crate::instance::{Live, Sandbox};
 use crate::limits::StageLimits;
-use crate::load::{GuestComponent, Pre};
+use crate::load::{GuestComponent, Pre, World};
 
 /// A record the sink refused, by its index in the written batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,12 +29,7 @@ pub struct Rejected {
 pub struct SinkInstance {
     sandbox: Sandbox,
     config: Option<String>,
-    live: Option<Live>,
-}
-
-struct Live {
-    store: wasmtime::Store<HostState>,
-    bindings: Sink,
+    live: Option<Live<Sink>>,
 }
 
 impl SinkInstance {
@@ -49,19 +43,8 @@ impl SinkInstance {
         limits: StageLimits,
         grants: Grants,
     ) -> Self {
-        assert!(
-            matches!(component.pre, Pre::Sink(_)),
-            "component `{}` is a {} component, not a sink",
-            component.name,
-            component.world()
-        );
         Self {
-            sandbox: Sandbox {
-                component,
-                stage: stage.to_owned(),
-                limits,
-                grants,
-            },
+            sandbox: Sandbox::new(component, World::Sink, stage, limits, grants),
             config: None,
             live: None,
         }
@@ -124,7 +107,7 @@ impl SinkInstance {
                 })
                 .collect(),
             Ok(Err(error)) => Err(self.sandbox.guest_error(call, error)),
-            Err(error) => Err(self.discard(call, error)),
+            Err(error) => Err(self.sandbox.discard(&mut self.live, call, error)),
         }
     }
 
@@ -137,7 +120,7 @@ impl SinkInstance {
         match live.bindings.call_flush(&mut live.store).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(self.sandbox.guest_error(call, error)),
-            Err(error) => Err(self.discard(call, error)),
+            Err(error) => Err(self.sandbox.discard(&mut self.live, call, error)),
         }
     }
 
@@ -154,12 +137,6 @@ impl SinkInstance {
         };
         tracing::info!(stage = %self.sandbox.stage, component = %self.sandbox.component.name, "re-opening the sink after a failed call");
         self.instantiate_and_open(&config).await
-    }
-
-    fn discard(&mut self, call: Call, error: wasmtime::Error) -> StageError {
-        let live = self.live.take();
-        self.sandbox
-            .classify(call, error, live.as_ref().map(|live| &live.store))
     }
 
     async fn instantiate_and_open(&mut self, config_json: &str) -> Result<(), StageError> {

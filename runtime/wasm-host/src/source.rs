@@ -15,10 +15,9 @@ use crate::bindings::source::Source;
 use crate::convert::from_wit;
 use crate::error::{Call, StageError};
 use crate::grants::Grants;
-use crate::host::HostState;
-use crate::instance::Sandbox;
+use crate::instance::{Live, Sandbox};
 use crate::limits::StageLimits;
-use crate::load::{GuestComponent, Pre};
+use crate::load::{GuestComponent, Pre, World};
 
 /// What one `poll` returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,12 +35,7 @@ pub struct SourceInstance {
     config: Option<String>,
     /// The last checkpoint committed (or the one opened with).
     committed: Option<Vec<u8>>,
-    live: Option<Live>,
-}
-
-struct Live {
-    store: wasmtime::Store<HostState>,
-    bindings: Source,
+    live: Option<Live<Source>>,
 }
 
 impl SourceInstance {
@@ -55,19 +49,8 @@ impl SourceInstance {
         limits: StageLimits,
         grants: Grants,
     ) -> Self {
-        assert!(
-            matches!(component.pre, Pre::Source(_)),
-            "component `{}` is a {} component, not a source",
-            component.name,
-            component.world()
-        );
         Self {
-            sandbox: Sandbox {
-                component,
-                stage: stage.to_owned(),
-                limits,
-                grants,
-            },
+            sandbox: Sandbox::new(component, World::Source, stage, limits, grants),
             config: None,
             committed: None,
             live: None,
@@ -110,7 +93,7 @@ impl SourceInstance {
                 checkpoint: batch.checkpoint,
             }),
             Ok(Err(error)) => Err(self.sandbox.guest_error(call, error)),
-            Err(error) => Err(self.discard(call, error)),
+            Err(error) => Err(self.sandbox.discard(&mut self.live, call, error)),
         }
     }
 
@@ -130,7 +113,7 @@ impl SourceInstance {
         {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(self.sandbox.guest_error(call, error)),
-            Err(error) => Err(self.discard(call, error)),
+            Err(error) => Err(self.sandbox.discard(&mut self.live, call, error)),
         }
     }
 
@@ -147,12 +130,6 @@ impl SourceInstance {
         };
         tracing::info!(stage = %self.sandbox.stage, component = %self.sandbox.component.name, "re-opening the source after a failed call");
         self.instantiate_and_open(&config).await
-    }
-
-    fn discard(&mut self, call: Call, error: wasmtime::Error) -> StageError {
-        let live = self.live.take();
-        self.sandbox
-            .classify(call, error, live.as_ref().map(|live| &live.store))
     }
 
     async fn instantiate_and_open(&mut self, config_json: &str) -> Result<(), StageError> {

@@ -15,10 +15,9 @@ use crate::bindings::transform::Transform;
 use crate::convert::{from_wit, to_wit};
 use crate::error::{Call, StageError};
 use crate::grants::Grants;
-use crate::host::HostState;
-use crate::instance::Sandbox;
+use crate::instance::{Live, Sandbox};
 use crate::limits::StageLimits;
-use crate::load::{GuestComponent, Pre};
+use crate::load::{GuestComponent, Pre, World};
 
 /// A record a transform emitted, and the stage output it goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,12 +33,7 @@ pub struct TransformInstance {
     /// The config `init` last succeeded with; replayed after a trap.
     config: Option<String>,
     /// `None` before the first call and after a trap discarded the instance.
-    live: Option<Live>,
-}
-
-struct Live {
-    store: wasmtime::Store<HostState>,
-    bindings: Transform,
+    live: Option<Live<Transform>>,
 }
 
 impl TransformInstance {
@@ -57,19 +51,8 @@ impl TransformInstance {
         limits: StageLimits,
         grants: Grants,
     ) -> Self {
-        assert!(
-            matches!(component.pre, Pre::Transform(_)),
-            "component `{}` is a {} component, not a transform",
-            component.name,
-            component.world()
-        );
         Self {
-            sandbox: Sandbox {
-                component,
-                stage: stage.to_owned(),
-                limits,
-                grants,
-            },
+            sandbox: Sandbox::new(component, World::Transform, stage, limits, grants),
             config: None,
             live: None,
         }
@@ -140,12 +123,7 @@ impl TransformInstance {
                 })
                 .collect()),
             Ok(Err(error)) => Err(self.sandbox.guest_error(call, error)),
-            Err(error) => {
-                let live = self.live.take();
-                Err(self
-                    .sandbox
-                    .classify(call, error, live.as_ref().map(|live| &live.store)))
-            }
+            Err(error) => Err(self.sandbox.discard(&mut self.live, call, error)),
         }
     }
 

@@ -7,37 +7,26 @@
 //! or from the directory in `SLUICE_WASM_DIR`. A missing component fails the
 //! test with the command to run.
 
-use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+mod support;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sluice_types::{Record, RecordHeader, Timestamp, TopicPartition};
 use sluice_wasm_host::{
-    Call, EngineConfig, Grants, GuestErrorKind, StageError, StageLimits, TransformComponent,
-    TransformInstance, WasmEngine,
+    Call, Grants, GuestErrorKind, StageError, StageLimits, TransformComponent, TransformInstance,
+    WasmEngine,
 };
 
 fn guest(engine: &WasmEngine, name: &str) -> Arc<TransformComponent> {
-    let dir = std::env::var_os("SLUICE_WASM_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/wasm"));
-    let path = dir.join(format!("{name}.wasm"));
-    assert!(
-        path.is_file(),
-        "guest component {} is missing: run `cargo xtask wasm` (or set SLUICE_WASM_DIR)",
-        path.display()
-    );
     engine
-        .load_transform(&path)
+        .load_transform(support::guest_path(name))
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// One engine for the whole test binary, as in the host process: each
-/// component is compiled once, whichever test loads it first.
 fn engine() -> &'static WasmEngine {
-    static ENGINE: OnceLock<WasmEngine> = OnceLock::new();
-    ENGINE.get_or_init(|| WasmEngine::new(EngineConfig::default()).expect("engine"))
+    support::engine()
 }
 
 fn batch(n: usize) -> Vec<Record> {

@@ -202,8 +202,20 @@ pub mod __private {
 #[macro_export]
 macro_rules! export_source {
     ($ty:ty) => {
+        // Only a Wasm build exports the world: natively (a plugin's unit
+        // tests) the exports' plain names (`open`, `write`, `flush`) would
+        // replace the C library's functions of the same names. There, the
+        // impl's functions are only named, so they count as used.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            let _ = <$ty as $crate::Source>::open;
+            let _ = <$ty as $crate::Source>::poll;
+            let _ = <$ty as $crate::Source>::commit;
+        };
+        #[cfg(target_arch = "wasm32")]
         #[doc(hidden)]
         type __SluiceSourceExports = $crate::__private::SourceExports<$ty>;
+        #[cfg(target_arch = "wasm32")]
         $crate::source_bindings::export_source_world!(
             __SluiceSourceExports with_types_in $crate::source_bindings
         );
@@ -215,8 +227,20 @@ macro_rules! export_source {
 #[macro_export]
 macro_rules! export_sink {
     ($ty:ty) => {
+        // Only a Wasm build exports the world: natively (a plugin's unit
+        // tests) the exports' plain names (`open`, `write`, `flush`) would
+        // replace the C library's functions of the same names. There, the
+        // impl's functions are only named, so they count as used.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            let _ = <$ty as $crate::Sink>::open;
+            let _ = <$ty as $crate::Sink>::write;
+            let _ = <$ty as $crate::Sink>::flush;
+        };
+        #[cfg(target_arch = "wasm32")]
         #[doc(hidden)]
         type __SluiceSinkExports = $crate::__private::SinkExports<$ty>;
+        #[cfg(target_arch = "wasm32")]
         $crate::sink_bindings::export_sink_world!(
             __SluiceSinkExports with_types_in $crate::sink_bindings
         );
@@ -228,8 +252,19 @@ macro_rules! export_sink {
 #[macro_export]
 macro_rules! export_transform {
     ($ty:ty) => {
+        // Only a Wasm build exports the world: natively (a plugin's unit
+        // tests) the exports' plain names (`open`, `write`, `flush`) would
+        // replace the C library's functions of the same names. There, the
+        // impl's functions are only named, so they count as used.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            let _ = <$ty as $crate::Transform>::init;
+            let _ = <$ty as $crate::Transform>::process;
+        };
+        #[cfg(target_arch = "wasm32")]
         #[doc(hidden)]
         type __SluiceTransformExports = $crate::__private::Exports<$ty>;
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::export_transform_world!(
             __SluiceTransformExports with_types_in $crate::bindings
         );
