@@ -14,6 +14,7 @@ mod client;
 mod consume;
 mod demo;
 mod group;
+mod pipeline;
 mod plugin;
 mod produce;
 mod record_format;
@@ -79,6 +80,9 @@ enum Command {
     /// Inspect Wasm components: worlds, contract version, grants.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Validate pipeline files.
+    #[command(subcommand)]
+    Pipeline(pipeline::PipelineCommand),
 }
 
 fn init_tracing() {
@@ -101,6 +105,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(command) => bench::run(command),
         Command::Transform(command) => transform::run(command),
         Command::Plugin(command) => plugin::run(command),
+        Command::Pipeline(command) => pipeline::run(command),
     }
 }
 
