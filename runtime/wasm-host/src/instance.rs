@@ -59,6 +59,21 @@ impl Sandbox {
         }
     }
 
+    /// The outcome of a call on a live instance: the guest's value, its
+    /// error (the instance stays), or a trap (the instance is dropped).
+    pub(crate) fn settle<T, B>(
+        &self,
+        live: &mut Option<Live<B>>,
+        call: Call,
+        result: wasmtime::Result<Result<T, wit::Error>>,
+    ) -> Result<T, StageError> {
+        match result {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(self.guest_error(call, error)),
+            Err(error) => Err(self.discard(live, call, error)),
+        }
+    }
+
     /// A call trapped: drops the live instance and says why the call failed.
     pub(crate) fn discard<B>(
         &self,

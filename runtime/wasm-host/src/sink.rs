@@ -87,9 +87,10 @@ impl SinkInstance {
             .collect::<Result<Vec<_>, _>>()?;
         let live = self.live.as_mut().expect("live above");
         self.sandbox.arm(&mut live.store);
-        match live.bindings.call_write(&mut live.store, &batch).await {
-            Ok(Ok(rejected)) => rejected
-                .into_iter()
+        let result = live.bindings.call_write(&mut live.store, &batch).await;
+        self.sandbox
+            .settle(&mut self.live, call, result)?
+            .into_iter()
                 .map(|r| {
                     let index = r.index as usize;
                     if index >= batch_len {
@@ -105,10 +106,7 @@ impl SinkInstance {
                     }
                     Ok(Rejected { index, reason: r.reason })
                 })
-                .collect(),
-            Ok(Err(error)) => Err(self.sandbox.guest_error(call, error)),
-            Err(error) => Err(self.sandbox.discard(&mut self.live, call, error)),
-        }
+                .collect()
     }
 
     /// Makes everything written so far durable in the outside system.
@@ -117,11 +115,8 @@ impl SinkInstance {
         self.ensure_live(call).await?;
         let live = self.live.as_mut().expect("live above");
         self.sandbox.arm(&mut live.store);
-        match live.bindings.call_flush(&mut live.store).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(self.sandbox.guest_error(call, error)),
-            Err(error) => Err(self.sandbox.discard(&mut self.live, call, error)),
-        }
+        let result = live.bindings.call_flush(&mut live.store).await;
+        self.sandbox.settle(&mut self.live, call, result)
     }
 
     async fn ensure_live(&mut self, call: Call) -> Result<(), StageError> {

@@ -87,14 +87,12 @@ impl SourceInstance {
         self.ensure_live(call).await?;
         let live = self.live.as_mut().expect("live above");
         self.sandbox.arm(&mut live.store);
-        match live.bindings.call_poll(&mut live.store, max_records).await {
-            Ok(Ok(batch)) => Ok(SourceBatch {
-                records: batch.records.into_iter().map(from_wit).collect(),
-                checkpoint: batch.checkpoint,
-            }),
-            Ok(Err(error)) => Err(self.sandbox.guest_error(call, error)),
-            Err(error) => Err(self.sandbox.discard(&mut self.live, call, error)),
-        }
+        let result = live.bindings.call_poll(&mut live.store, max_records).await;
+        let batch = self.sandbox.settle(&mut self.live, call, result)?;
+        Ok(SourceBatch {
+            records: batch.records.into_iter().map(from_wit).collect(),
+            checkpoint: batch.checkpoint,
+        })
     }
 
     /// Tells the guest that everything up to `checkpoint` is durable. The
@@ -106,15 +104,11 @@ impl SourceInstance {
         self.ensure_live(call).await?;
         let live = self.live.as_mut().expect("live above");
         self.sandbox.arm(&mut live.store);
-        match live
+        let result = live
             .bindings
             .call_commit(&mut live.store, &checkpoint)
-            .await
-        {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(self.sandbox.guest_error(call, error)),
-            Err(error) => Err(self.sandbox.discard(&mut self.live, call, error)),
-        }
+            .await;
+        self.sandbox.settle(&mut self.live, call, result)
     }
 
     async fn ensure_live(&mut self, call: Call) -> Result<(), StageError> {

@@ -114,17 +114,14 @@ impl TransformInstance {
         let live = self.live.as_mut().expect("instantiated above");
         self.sandbox.arm(&mut live.store);
         let result = live.bindings.call_process(&mut live.store, &batch).await;
-        match result {
-            Ok(Ok(outputs)) => Ok(outputs
-                .into_iter()
-                .map(|output| Output {
-                    record: from_wit(output.record),
-                    target: output.target,
-                })
-                .collect()),
-            Ok(Err(error)) => Err(self.sandbox.guest_error(call, error)),
-            Err(error) => Err(self.sandbox.discard(&mut self.live, call, error)),
-        }
+        let outputs = self.sandbox.settle(&mut self.live, call, result)?;
+        Ok(outputs
+            .into_iter()
+            .map(|output| Output {
+                record: from_wit(output.record),
+                target: output.target,
+            })
+            .collect())
     }
 
     /// Creates a fresh instance and runs `init` on it.
