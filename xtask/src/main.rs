@@ -3,13 +3,15 @@
 //! - `cargo xtask test`: every test of the project, the one command CI and
 //!   the README use: installs kcat and the e2e venv when missing
 //!   (`.ci/install-test-tools`), builds the Wasm guests (`wasm`, which the
-//!   host's tests run), runs `cargo test --workspace`, the plugins' native
-//!   unit tests (Rust, Python, JavaScript, C), then the end-to-end suite.
+//!   host's tests run), runs `cargo test --workspace`, the plugins' and
+//!   connectors' native unit tests (Rust, Python, JavaScript, C), then the
+//!   end-to-end suite.
 //! - `cargo xtask e2e`: only the end-to-end suite (`tests/e2e`): builds
 //!   `target/release/sluice`, then runs real Kafka clients (kcat,
 //!   confluent-kafka, kafka-python) against it with the venv's pytest.
-//! - `cargo xtask wasm`: builds every guest (plugins and SDK templates, in
-//!   Rust, Python, JavaScript and C) into `target/wasm/<name>.wasm`; see
+//! - `cargo xtask wasm`: builds every guest (plugins, connectors and SDK
+//!   templates, in Rust, Python, JavaScript and C) into
+//!   `target/wasm/<name>.wasm`; see
 //!   [`wasm`].
 //! - `cargo xtask lint`: formatting, clippy, and the dependency rules of the
 //!   architecture (storage must not see tokio, the Kafka protocol or
@@ -49,7 +51,7 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
-    /// Build every guest (plugins and SDK templates, every language) as a
+    /// Build every guest (plugins, connectors and SDK templates, every language) as a
     /// component into `target/wasm/<name>.wasm`.
     Wasm,
     /// Check formatting, clippy and crate dependency rules.
@@ -174,20 +176,24 @@ pub(crate) fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
 }
 
-/// Runs the guest workspace's unit tests natively: plugins keep their logic
-/// in plain functions so it is testable without a Wasm runtime.
+/// Runs the guest workspaces' unit tests natively (`plugins/`, then
+/// `connectors/`): guests keep their logic in plain functions so it is
+/// testable without a Wasm runtime.
 fn plugin_tests() -> anyhow::Result<()> {
     let root = workspace_root();
-    run(
-        "cargo test (plugins/, native)",
-        cargo()
-            .current_dir(&root)
-            .arg("test")
-            .arg("--manifest-path")
-            .arg(root.join("plugins/Cargo.toml"))
-            .arg("--target-dir")
-            .arg(target_dir(&root).join("wasm-build")),
-    )
+    for home in wasm::GUEST_HOMES {
+        run(
+            &format!("cargo test ({home}/, native)"),
+            cargo()
+                .current_dir(&root)
+                .arg("test")
+                .arg("--manifest-path")
+                .arg(root.join(home).join("Cargo.toml"))
+                .arg("--target-dir")
+                .arg(target_dir(&root).join("wasm-build")),
+        )?;
+    }
+    Ok(())
 }
 
 /// The native tests of the Python, JavaScript and C guest code: the SDKs

@@ -5,13 +5,15 @@
 //!
 //! | directory holds | language | built by |
 //! |---|---|---|
-//! | `Cargo.toml` (a member of `plugins/Cargo.toml`) | Rust | one `cargo build --target wasm32-wasip2` of the guest workspace |
+//! | `Cargo.toml` (a member of `plugins/Cargo.toml` or `connectors/Cargo.toml`) | Rust | one `cargo build --target wasm32-wasip2` per guest workspace |
 //! | `app.py` | Python | `sdk/python/build-component DIR OUT` (componentize-py) |
 //! | `index.js` | JavaScript | `sdk/js/build-component DIR OUT` (componentize-js) |
 //! | a top-level `*.c` file | C | `sdk/c/build-component DIR OUT` (clang, wit-bindgen, wasm-tools) |
 //!
-//! Searched: each directory of `plugins/`, named after it, and each SDK's
-//! `sdk/<language>/template`, named `<language>-template`. The builders
+//! Searched: each directory of `plugins/` (transforms and test fixtures)
+//! and of `connectors/` (the bundled sources and sinks), named after it,
+//! and each SDK's `sdk/<language>/template`, named `<language>-template`.
+//! Names must be unique across both directories. The builders
 //! install nothing: a missing tool fails with the script that installs it
 //! (`.ci/install-{python,js,c}-guest-tools`, which `.ci/install-test-tools`
 //! runs for `.ci/run` and `cargo xtask test`).
@@ -31,6 +33,10 @@ use crate::{cargo, run, target_dir, workspace_root};
 
 /// The target Rust guests build for: a `cdylib` becomes a component.
 const WASM_TARGET: &str = "wasm32-wasip2";
+
+/// The directories holding guests, one per directory inside; each is also
+/// the Cargo workspace of its Rust guests.
+pub(crate) const GUEST_HOMES: &[&str] = &["plugins", "connectors"];
 
 /// A guest's language, told by what its directory holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,27 +83,32 @@ impl Language {
 struct Guest {
     /// `target/wasm/<name>.wasm`.
     name: String,
+    /// The entry of [`GUEST_HOMES`] it is in; `None` for an SDK template.
+    home: Option<&'static str>,
     dir: PathBuf,
     language: Language,
 }
 
-/// Every guest in `plugins/` and every SDK template, sorted by name.
+/// Every guest in [`GUEST_HOMES`] and every SDK template, sorted by name.
 fn guests(root: &Path) -> anyhow::Result<Vec<Guest>> {
     let mut guests = Vec::new();
-    let plugins = root.join("plugins");
-    for entry in
-        std::fs::read_dir(&plugins).with_context(|| format!("reading {}", plugins.display()))?
-    {
-        let dir = entry?.path();
-        if !dir.is_dir() {
-            continue;
-        }
-        if let Some(language) = Language::of(&dir)? {
-            guests.push(Guest {
-                name: utf8_name(&dir)?,
-                dir,
-                language,
-            });
+    for &home in GUEST_HOMES {
+        let home_dir = root.join(home);
+        for entry in std::fs::read_dir(&home_dir)
+            .with_context(|| format!("reading {}", home_dir.display()))?
+        {
+            let dir = entry?.path();
+            if !dir.is_dir() {
+                continue;
+            }
+            if let Some(language) = Language::of(&dir)? {
+                guests.push(Guest {
+                    name: utf8_name(&dir)?,
+                    home: Some(home),
+                    dir,
+                    language,
+                });
+            }
         }
     }
     for language in [Language::Python, Language::JavaScript, Language::C] {
@@ -105,12 +116,25 @@ fn guests(root: &Path) -> anyhow::Result<Vec<Guest>> {
         if dir.is_dir() {
             guests.push(Guest {
                 name: format!("{}-template", language.sdk_dir()),
+                home: None,
                 dir,
                 language,
             });
         }
     }
     guests.sort_by(|a, b| a.name.cmp(&b.name));
+    // Each lands in `target/wasm/<name>.wasm`: two of one name would
+    // overwrite each other.
+    for pair in guests.windows(2) {
+        if pair[0].name == pair[1].name {
+            bail!(
+                "two guests are named `{}` ({} and {}): rename one",
+                pair[0].name,
+                pair[0].dir.display(),
+                pair[1].dir.display()
+            );
+        }
+    }
     Ok(guests)
 }
 
@@ -126,18 +150,20 @@ pub(crate) fn wasm() -> anyhow::Result<()> {
     let root = workspace_root();
     let guests = guests(&root)?;
     if guests.is_empty() {
-        bail!("no guests in {}", root.join("plugins").display());
+        bail!("no guests in {}", GUEST_HOMES.join(", "));
     }
     let target = target_dir(&root);
     let out_dir = target.join("wasm");
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
 
-    let rust: Vec<&Guest> = guests
-        .iter()
-        .filter(|guest| guest.language == Language::Rust)
-        .collect();
-    if !rust.is_empty() {
-        build_rust(&root, &target, &out_dir, &rust)?;
+    for &home in GUEST_HOMES {
+        let rust: Vec<&Guest> = guests
+            .iter()
+            .filter(|guest| guest.language == Language::Rust && guest.home == Some(home))
+            .collect();
+        if !rust.is_empty() {
+            build_rust(&root, home, &target, &out_dir, &rust)?;
+        }
     }
 
     let build_dir = target.join("wasm-build");
@@ -177,18 +203,24 @@ pub(crate) fn wasm() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Builds the Rust guest workspace (`plugins/Cargo.toml`) for `WASM_TARGET`
+/// Builds the Rust guest workspace `<home>/Cargo.toml` for `WASM_TARGET`
 /// in release mode into `target/wasm-build/`, then copies each component.
-fn build_rust(root: &Path, target: &Path, out_dir: &Path, guests: &[&Guest]) -> anyhow::Result<()> {
+fn build_rust(
+    root: &Path,
+    home: &str,
+    target: &Path,
+    out_dir: &Path,
+    guests: &[&Guest],
+) -> anyhow::Result<()> {
     check_wasm_target()?;
     let build_dir = target.join("wasm-build");
     run(
-        &format!("cargo build --release --target {WASM_TARGET} (plugins/)"),
+        &format!("cargo build --release --target {WASM_TARGET} ({home}/)"),
         cargo()
             .current_dir(root)
             .args(["build", "--release", "--workspace", "--target", WASM_TARGET])
             .arg("--manifest-path")
-            .arg(root.join("plugins/Cargo.toml"))
+            .arg(root.join(home).join("Cargo.toml"))
             .arg("--target-dir")
             .arg(&build_dir),
     )?;
@@ -201,7 +233,7 @@ fn build_rust(root: &Path, target: &Path, out_dir: &Path, guests: &[&Guest]) -> 
             .join(format!("{}.wasm", name.replace('-', "_")));
         if !built.is_file() {
             bail!(
-                "plugins/{name} built no {}: is it a `cdylib` whose package is named `{name}`?",
+                "{home}/{name} built no {}: is it a `cdylib` whose package is named `{name}`?",
                 built.display()
             );
         }

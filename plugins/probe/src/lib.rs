@@ -10,6 +10,7 @@
 //! | `{"sql": {"query": "...", "params": [...]}}` | `sql.query`; params are JSON null/bool/int/float/string; ok is `{"columns", "rows"}` |
 //! | `{"execute": {"statement": "...", "params": [...]}}` | `sql.execute`; ok is the row count |
 //! | `{"read": "path"}`, `{"write": ["path", "text"]}`, `{"list": "dir"}`, `{"remove": "path"}` | `files.*` |
+//! | `{"read_range": ["path", offset, len]}`, `{"append": ["path", "text"]}` | `files.read-range`, `files.append` |
 //! | `{"secret": "name"}` | `secrets.get` |
 //! | `{"state_set": ["k", "v"]}`, `{"state_get": "k"}`, `{"state_delete": "k"}` | `state.*` |
 
@@ -111,6 +112,23 @@ fn run(command: &Value) -> Value {
     if let Some(args) = command.get("write") {
         return result(
             files::write(&text(&args[0]), text(&args[1]).as_bytes()),
+            |()| json!(null),
+        );
+    }
+    if let Some(args) = command.get("read_range") {
+        let number = |v: &Value| v.as_u64().unwrap_or_default();
+        return result(
+            files::read_range(
+                &text(&args[0]),
+                number(&args[1]),
+                u32::try_from(number(&args[2])).unwrap_or(u32::MAX),
+            ),
+            |b| json!(String::from_utf8_lossy(&b)),
+        );
+    }
+    if let Some(args) = command.get("append") {
+        return result(
+            files::append(&text(&args[0]), text(&args[1]).as_bytes()),
             |()| json!(null),
         );
     }

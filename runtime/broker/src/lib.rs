@@ -68,6 +68,19 @@ impl RunningBroker {
     /// A listener that cannot bind, or a data directory that cannot be
     /// opened.
     pub async fn start(config: BrokerConfig) -> Result<RunningBroker, BrokerError> {
+        RunningBroker::start_with_routes(config, axum::Router::new()).await
+    }
+
+    /// As [`RunningBroker::start`], also serving `routes` on the HTTP
+    /// listener (the pipeline engine's API, which the broker knows nothing
+    /// about).
+    ///
+    /// # Errors
+    /// As [`RunningBroker::start`].
+    pub async fn start_with_routes(
+        config: BrokerConfig,
+        routes: axum::Router,
+    ) -> Result<RunningBroker, BrokerError> {
         let kafka_listener = TcpListener::bind(config.kafka_addr)
             .await
             .map_err(|source| BrokerError::Bind {
@@ -114,7 +127,7 @@ impl RunningBroker {
         let maintenance_task =
             tokio::spawn(maintenance::run(broker.clone(), shutdown_receiver.clone()));
         let mut http_shutdown = shutdown_receiver;
-        let app = http::router(broker.clone());
+        let app = http::router(broker.clone()).merge(routes);
         let http_task = tokio::spawn(async move {
             let serve = axum::serve(http_listener, app).with_graceful_shutdown(async move {
                 let _ = http_shutdown.changed().await;

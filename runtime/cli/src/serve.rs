@@ -1,12 +1,19 @@
-//! `sluice serve`: run the broker until SIGINT or SIGTERM.
+//! `sluice serve`: run the broker, and with `--pipelines DIR` the
+//! pipelines in it, until SIGINT or SIGTERM.
+//!
+//! With `--backbone HOSTS` there is no embedded broker: the pipelines run
+//! against that Kafka-compatible cluster, and HTTP serves only their API.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 use sluice_broker::{BrokerConfig, RunningBroker};
+use sluice_pipeline::run::http::EngineSlot;
+use sluice_pipeline::run::{Backbone, Engine, EngineConfig};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -39,6 +46,23 @@ pub struct ServeArgs {
     /// Connections served at once.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     max_connections: usize,
+    /// Run the pipeline files (`*.toml`) in DIR, reloading them (and the
+    /// `.wasm` files they use) when they change.
+    #[arg(long, value_name = "DIR")]
+    pipelines: Option<PathBuf>,
+    /// Where bundled connectors and plugins are (`NAME.wasm`,
+    /// `NAME-source.wasm`, `NAME-sink.wasm`).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "SLUICE_COMPONENTS_DIR",
+        default_value = "target/wasm"
+    )]
+    components: PathBuf,
+    /// Run the pipelines against this Kafka-compatible cluster
+    /// (HOST:PORT[,...]) instead of an embedded broker.
+    #[arg(long, value_name = "HOSTS", requires = "pipelines")]
+    backbone: Option<String>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -51,27 +75,106 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let mut config = BrokerConfig::new(&args.data);
-    config.kafka_addr = args.kafka;
-    config.http_addr = args.http;
-    config.advertised_addr = args.advertise;
-    config.auto_create_topics = args.auto_create_topics;
-    config.default_partitions = args.default_partitions.max(1);
-    config.max_frame_bytes = args.max_frame_bytes;
-    config.max_connections = args.max_connections.max(1);
-    let broker = RunningBroker::start(config)
-        .await
-        .with_context(|| format!("start the broker with data in {}", args.data.display()))?;
-    eprintln!(
-        "sluice broker: Kafka on {}, HTTP on {}, data in {}",
-        broker.kafka_addr,
-        broker.http_addr,
-        args.data.display()
-    );
+    let slot: EngineSlot = Arc::default();
+    let routes = sluice_pipeline::run::http::router(slot.clone());
+    let (broker, brokers) = match &args.backbone {
+        Some(backbone) => {
+            let listener = tokio::net::TcpListener::bind(args.http)
+                .await
+                .with_context(|| format!("bind HTTP on {} (--http)", args.http))?;
+            eprintln!(
+                "sluice: pipelines against {backbone}, HTTP on {}",
+                listener.local_addr()?
+            );
+            tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, routes).await {
+                    tracing::error!(%error, "HTTP server failed");
+                }
+            });
+            (None, backbone.clone())
+        }
+        None => {
+            let mut config = BrokerConfig::new(&args.data);
+            config.kafka_addr = args.kafka;
+            config.http_addr = args.http;
+            config.advertised_addr = args.advertise.clone();
+            config.auto_create_topics = args.auto_create_topics;
+            config.default_partitions = args.default_partitions.max(1);
+            config.max_frame_bytes = args.max_frame_bytes;
+            config.max_connections = args.max_connections.max(1);
+            let broker = RunningBroker::start_with_routes(config, routes)
+                .await
+                .with_context(|| {
+                    format!("start the broker with data in {}", args.data.display())
+                })?;
+            eprintln!(
+                "sluice broker: Kafka on {}, HTTP on {}, data in {}",
+                broker.kafka_addr,
+                broker.http_addr,
+                args.data.display()
+            );
+            let brokers = broker.kafka_addr.to_string();
+            (Some(broker), brokers)
+        }
+    };
+    let mut engine = None;
+    if let Some(dir) = &args.pipelines {
+        let started = start_pipelines(&args, dir, &brokers).await?;
+        let _ = slot.set(started.0.clone());
+        engine = Some(started);
+    }
     wait_for_signal().await?;
-    eprintln!("sluice broker: shutting down (finishing in-flight requests, syncing files)");
-    broker.shutdown().await.context("shut down cleanly")?;
+    if let Some((engine, watcher)) = engine {
+        eprintln!("sluice: stopping pipelines (each stage finishes its batch)");
+        watcher.abort();
+        engine.shutdown().await;
+    }
+    if let Some(broker) = broker {
+        eprintln!("sluice broker: shutting down (finishing in-flight requests, syncing files)");
+        broker.shutdown().await.context("shut down cleanly")?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Connects the engine to the backbone, starts every pipeline in `dir`
+/// and watches the files.
+async fn start_pipelines(
+    args: &ServeArgs,
+    dir: &Path,
+    brokers: &str,
+) -> anyhow::Result<(Arc<Engine>, tokio::task::JoinHandle<()>)> {
+    anyhow::ensure!(
+        dir.is_dir(),
+        "--pipelines {}: not a directory",
+        dir.display()
+    );
+    let wasm = Arc::new(crate::transform::engine()?);
+    let backbone = Backbone::connect(brokers)
+        .await
+        .with_context(|| format!("connect to the backbone at {brokers}"))?;
+    let engine = Arc::new(Engine::new(
+        EngineConfig {
+            pipelines_dir: dir.to_path_buf(),
+            components_dir: args.components.clone(),
+            state_dir: args.data.join("pipelines"),
+        },
+        Arc::new(backbone),
+        wasm,
+    ));
+    engine.reload().await;
+    for report in engine.reports().await {
+        match &report.error {
+            Some(error) => eprintln!("sluice: pipeline {} not started:\n{error}", report.name),
+            None => eprintln!(
+                "sluice: pipeline {} running ({} stages)",
+                report.name,
+                report.stages.len()
+            ),
+        }
+    }
+    let watcher =
+        sluice_pipeline::run::watch::spawn(engine.clone()).context("watch the pipeline files")?;
+    Ok((engine, watcher))
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

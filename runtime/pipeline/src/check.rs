@@ -3,11 +3,8 @@
 //! wrong world, a grant missing for what a component imports, and values
 //! of the wrong form (durations, fsync, `start`, origins, `${env:...}`).
 //!
-//! Components are named either by a path (containing `/` or ending in
-//! `.wasm`, relative to the pipeline file) or by the name of a bundled
-//! component in [`CheckOptions::components_dir`]: a source connector `NAME`
-//! is `NAME-source.wasm` or `NAME.wasm` there, a sink `NAME-sink.wasm` or
-//! `NAME.wasm`, a plugin `NAME.wasm`.
+//! Components are found as [`crate::components`] says, bundled ones in
+//! [`CheckOptions::components_dir`].
 //!
 //! A component that imports every grantable interface (componentize-py and
 //! componentize-js components import the whole world, used or not) cannot
@@ -163,16 +160,12 @@ impl Checker<'_> {
             self.check_from(&sink.from);
             if let Some(start) = &sink.start {
                 let text = start.get_ref();
-                let ok = text == "earliest"
-                    || text == "latest"
-                    || text
-                        .strip_prefix('@')
-                        .is_some_and(|ms| ms.parse::<i64>().is_ok());
+                let ok = crate::plan::Start::parse(text).is_some();
                 if !ok {
                     self.error(
                         Some(start.span()),
                         format!("start {text:?} is not earliest, latest or @TIMESTAMP"),
-                        Some("`@1795442292910` starts at the first record at or after that time (ms since the epoch)".into()),
+                        Some("`@1795442292910` (ms since the epoch) or `@2026-11-23T10:00:00Z` starts at the first record at or after that time".into()),
                     );
                 }
             }
@@ -214,36 +207,9 @@ impl Checker<'_> {
         );
     }
 
-    /// The component file `name` refers to, by the rules in the module doc.
+    /// The component file `name` refers to (see [`crate::components`]).
     fn resolve(&self, name: &str, world: World) -> Result<PathBuf, String> {
-        if name.contains('/') || name.ends_with(".wasm") {
-            let base = self.file.path.parent().unwrap_or(Path::new("."));
-            let path = base.join(name);
-            return if path.is_file() {
-                Ok(path)
-            } else {
-                Err(format!("no component file at {}", path.display()))
-            };
-        }
-        let dir = &self.options.components_dir;
-        let mut candidates = Vec::new();
-        match world {
-            World::Source => candidates.push(dir.join(format!("{name}-source.wasm"))),
-            World::Sink => candidates.push(dir.join(format!("{name}-sink.wasm"))),
-            World::Transform => {}
-        }
-        candidates.push(dir.join(format!("{name}.wasm")));
-        candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
-            format!(
-                "there is no bundled {} named `{name}` in {}",
-                if world == World::Transform {
-                    "plugin"
-                } else {
-                    "connector"
-                },
-                dir.display()
-            )
-        })
+        crate::components::resolve(&self.file.path, &self.options.components_dir, name, world)
     }
 
     fn bundled_names(&self) -> Vec<String> {

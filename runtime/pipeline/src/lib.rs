@@ -1,5 +1,6 @@
-//! Sluice's pipeline files: the schema ([`spec`]), loading with positions
-//! ([`load`]), and the checks `sluice pipeline check` runs ([`check`]).
+//! Sluice's pipelines: the file schema ([`spec`]), loading with positions
+//! ([`load`]), the checks `sluice pipeline check` runs ([`check`]), and the
+//! engine that runs them ([`run`]).
 //!
 //! | module | one job |
 //! |---|---|
@@ -8,11 +9,17 @@
 //! | [`check`] | what the schema alone cannot see: undeclared topics, missing or wrong components, missing grants, bad values |
 //! | [`diagnostic`] | `FILE:LINE:COL: message` with a hint |
 //! | [`env`] | `${env:NAME}` references, resolved without ever printing a value |
+//! | [`components`] | which `.wasm` file a connector or plugin name means |
+//! | [`plan`] | a checked file turned into what runs: components, configs, grants, limits |
+//! | [`run`] | the engine: stages as tasks against the backbone, status, hot reload |
 
 pub mod check;
+pub mod components;
 pub mod diagnostic;
 pub mod env;
 pub mod load;
+pub mod plan;
+pub mod run;
 pub mod spec;
 
 pub use check::{check_files, CheckOptions};

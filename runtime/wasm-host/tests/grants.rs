@@ -13,38 +13,11 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use serde_json::{json, Value};
-use sluice_types::{Record, Timestamp};
-use sluice_wasm_host::{Grants, HttpOrigin, MemoryState, Secret, StageLimits, TransformInstance};
+use serde_json::json;
+use sluice_wasm_host::{Grants, HttpOrigin, MemoryState, Secret};
 
 use support::postgres::Postgres;
-
-async fn probe(grants: Grants, commands: &[Value]) -> Vec<Value> {
-    let component = support::load("probe", |e, p| e.load_transform(p));
-    let mut instance = TransformInstance::new(component, "probe", StageLimits::default(), grants);
-    instance.init("{}").await.unwrap_or_else(|e| panic!("{e}"));
-    let records = commands
-        .iter()
-        .map(|c| Record::new(Timestamp(0), None, Some(Bytes::from(c.to_string()))))
-        .collect();
-    instance
-        .process_batch(records)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_iter()
-        .map(|o| serde_json::from_slice(o.record.value.as_deref().unwrap()).unwrap())
-        .collect()
-}
-
-fn denied(result: &Value, needle: &str) {
-    assert_eq!(result["error"]["kind"], "permission-denied", "{result}");
-    let message = result["error"]["message"].as_str().unwrap();
-    assert!(
-        message.contains(needle),
-        "{message:?} should name {needle:?}"
-    );
-}
+use support::{denied, probe};
 
 /// A one-shot HTTP server answering every request with its request line.
 fn http_server() -> u16 {

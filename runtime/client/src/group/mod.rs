@@ -185,6 +185,16 @@ impl GroupConsumer {
         self.consumer.poll_max(max_records).await
     }
 
+    /// Moves partitions back to the given offsets (topic, partition, next
+    /// offset to read), dropping what was fetched past them: a stage whose
+    /// batch failed re-reads it instead of committing past it.
+    pub fn rewind(&mut self, offsets: &[(Arc<str>, i32, i64)]) {
+        for (topic, partition, offset) in offsets {
+            self.consumer
+                .seek(topic, *partition, StartFrom::Offset(*offset));
+        }
+    }
+
     /// Commits the positions of every assigned partition (the offset after
     /// the last record `poll` returned). Returns false when the group is
     /// rebalancing and the commit was refused: the partitions' next owner

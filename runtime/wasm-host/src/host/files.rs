@@ -4,19 +4,27 @@
 //! an absolute path, `..`, or a path that resolves (through symlinks)
 //! outside the directory is `permission-denied`. `write` creates missing
 //! parent directories and replaces the file atomically (a temp file, then a
-//! rename), so a reader never sees half a file. `list-dir` returns the
+//! rename), so a reader never sees half a file. `read-range` reads at most
+//! [`READ_RANGE_BYTES_MAX`] bytes per call, so a guest following a large
+//! file holds a bounded chunk of it at a time. `append` creates missing
+//! parent directories too, and syncs the data before it returns: a sink's
+//! `flush` is durable once the call is. `list-dir` returns the
 //! entries' names sorted, directories with a trailing `/` (a symlink is
 //! listed as itself, without one); `""` or `"."`
 //! is the granted directory itself. A missing file is `invalid-input` whose
 //! message starts with `not found:`.
 
-use std::io::ErrorKind as IoKind;
+use std::io::{ErrorKind as IoKind, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 
 use crate::bindings::transform::sluice::pipeline::{files, types};
 use crate::grants::Grant;
 
 use super::HostState;
+
+/// The most `files.read-range` returns per call: one chunk bounds what
+/// the guest's memory and the copy across the boundary cost.
+pub(crate) const READ_RANGE_BYTES_MAX: u32 = 16 << 20;
 
 fn error(kind: types::ErrorKind, message: String) -> types::Error {
     types::Error { kind, message }
@@ -89,6 +97,67 @@ impl files::Host for HostState {
     fn read(&mut self, path: String) -> Result<Vec<u8>, types::Error> {
         let full = self.resolve("files.read", &path)?;
         std::fs::read(&full).map_err(|e| io_error("files.read", &path, &e))
+    }
+
+    fn read_range(&mut self, path: String, offset: u64, len: u32) -> Result<Vec<u8>, types::Error> {
+        const FUNCTION: &str = "files.read-range";
+        if len > READ_RANGE_BYTES_MAX {
+            return Err(error(
+                types::ErrorKind::InvalidInput,
+                format!(
+                    "`{FUNCTION}` {path:?}: {len} bytes asked, at most {READ_RANGE_BYTES_MAX} \
+                     per call; read the file in smaller chunks"
+                ),
+            ));
+        }
+        let full = self.resolve(FUNCTION, &path)?;
+        let mut file = std::fs::File::open(&full).map_err(|e| io_error(FUNCTION, &path, &e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| io_error(FUNCTION, &path, &e))?
+            .len();
+        // Allocate only what the file holds past `offset`, not `len` up
+        // front: a follower asks for a large chunk and mostly gets a little.
+        let available = size.saturating_sub(offset).min(u64::from(len));
+        let mut contents = Vec::with_capacity(available as usize);
+        if available > 0 {
+            file.seek(SeekFrom::Start(offset))
+                .and_then(|_| file.take(u64::from(len)).read_to_end(&mut contents))
+                .map_err(|e| io_error(FUNCTION, &path, &e))?;
+        }
+        Ok(contents)
+    }
+
+    fn append(&mut self, path: String, contents: Vec<u8>) -> Result<(), types::Error> {
+        const FUNCTION: &str = "files.append";
+        let full = self.resolve(FUNCTION, &path)?;
+        let Some(parent) = full.parent().filter(|_| full.file_name().is_some()) else {
+            return Err(error(
+                types::ErrorKind::InvalidInput,
+                format!("`{FUNCTION}` {path:?}: not a file path"),
+            ));
+        };
+        std::fs::create_dir_all(parent).map_err(|e| io_error(FUNCTION, &path, &e))?;
+        let created = !full.exists();
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&full)
+            .map_err(|e| io_error(FUNCTION, &path, &e))?;
+        // `sync_data` is enough: the length is data for this purpose, and
+        // the file's other metadata (times, permissions) is not needed to
+        // read the appended bytes back after a crash.
+        file.write_all(&contents)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| io_error(FUNCTION, &path, &e))?;
+        // A new file's name lives in its directory: sync that too, or a
+        // crash could lose the whole file despite its synced data.
+        if created {
+            std::fs::File::open(parent)
+                .and_then(|dir| dir.sync_all())
+                .map_err(|e| io_error(FUNCTION, &path, &e))?;
+        }
+        Ok(())
     }
 
     fn write(&mut self, path: String, contents: Vec<u8>) -> Result<(), types::Error> {

@@ -1,5 +1,6 @@
 //! What the host's integration tests share: the engine, the guests built
-//! by `cargo xtask wasm`, and a real PostgreSQL server.
+//! by `cargo xtask wasm`, the `probe` guest's driver, and a real
+//! PostgreSQL server.
 
 #![allow(dead_code)]
 
@@ -8,7 +9,12 @@ pub mod postgres;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use sluice_wasm_host::{EngineConfig, GuestComponent, LoadError, WasmEngine};
+use bytes::Bytes;
+use serde_json::Value;
+use sluice_types::{Record, Timestamp};
+use sluice_wasm_host::{
+    EngineConfig, Grants, GuestComponent, LoadError, StageLimits, TransformInstance, WasmEngine,
+};
 
 /// One engine per test binary, as in the host process.
 pub fn engine() -> &'static WasmEngine {
@@ -36,4 +42,35 @@ pub fn load(
     load: impl FnOnce(&WasmEngine, PathBuf) -> Result<Arc<GuestComponent>, LoadError>,
 ) -> Arc<GuestComponent> {
     load(engine(), guest_path(name)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs each command through the `probe` guest (`plugins/probe`) with
+/// `grants`, and returns its JSON results: `{"ok": …}` or
+/// `{"error": {"kind", "message"}}`.
+pub async fn probe(grants: Grants, commands: &[Value]) -> Vec<Value> {
+    let component = load("probe", |e, p| e.load_transform(p));
+    let mut instance = TransformInstance::new(component, "probe", StageLimits::default(), grants);
+    instance.init("{}").await.unwrap_or_else(|e| panic!("{e}"));
+    let records = commands
+        .iter()
+        .map(|c| Record::new(Timestamp(0), None, Some(Bytes::from(c.to_string()))))
+        .collect();
+    instance
+        .process_batch(records)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|o| serde_json::from_slice(o.record.value.as_deref().unwrap()).unwrap())
+        .collect()
+}
+
+/// Asserts that `result` is a permission-denied error whose message holds
+/// `needle`.
+pub fn denied(result: &Value, needle: &str) {
+    assert_eq!(result["error"]["kind"], "permission-denied", "{result}");
+    let message = result["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(needle),
+        "{message:?} should name {needle:?}"
+    );
 }

@@ -1,0 +1,136 @@
+//! `file-sink`: the bundled `file` sink connector. It appends each record
+//! as one JSON line to a file, so a pipeline's output can be read with
+//! ordinary tools (`jq`, `tail -f`) or handed to another program.
+//!
+//! Config: `{"path": "out/orders.jsonl"}`, relative to the directory of
+//! the stage's `files` grant (the host refuses absolute paths and `..`).
+//! The line format is in [`encode`].
+//!
+//! `write` only encodes into memory; `flush` appends what was written with
+//! one `files.append`, which syncs the data before it returns, so what the
+//! host commits after a flush is on disk. A flush that fails keeps the
+//! lines for the next one; a crash replays the batches since the last
+//! flush, so a line may appear twice (at-least-once), never be missing.
+//! No record is ever refused: every record has a JSON line.
+
+mod encode;
+
+use serde::Deserialize;
+use sluice_guest::host::files;
+use sluice_guest::{Error, Record, Rejected, Sink};
+
+/// The most encoded bytes held between flushes. Past it, `write` appends
+/// them at once: memory stays bounded whatever the host's flush interval,
+/// and appending early only makes lines durable sooner.
+const PENDING_BYTES_MAX: usize = 8 << 20;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    path: String,
+}
+
+fn parse_config(text: &str) -> Result<Config, Error> {
+    let config: Config = serde_json::from_str(text)
+        .map_err(|e| Error::invalid_config(format!("file-sink: config: {e}")))?;
+    if config.path.is_empty() {
+        return Err(Error::invalid_config(
+            "file-sink: config: `path` is empty; name a file relative to the directory of the \
+             stage's `files` grant",
+        ));
+    }
+    if config.path.starts_with('/') {
+        return Err(Error::invalid_config(format!(
+            "file-sink: config: `path` {:?} is absolute; it is relative to the directory of the \
+             stage's `files` grant (`grants = {{ files = \"DIR\" }}`), e.g. \"out.jsonl\"",
+            config.path
+        )));
+    }
+    Ok(config)
+}
+
+struct FileSink {
+    path: String,
+    /// Encoded lines not yet appended, each ending in `\n`.
+    pending: Vec<u8>,
+}
+
+impl FileSink {
+    /// Appends the pending lines; they are dropped only once the append
+    /// succeeded.
+    fn append_pending(&mut self) -> Result<(), Error> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        files::append(&self.path, &self.pending).map_err(|e| Error {
+            kind: e.kind,
+            message: format!("file-sink: {}", e.message),
+        })?;
+        self.pending.clear();
+        Ok(())
+    }
+}
+
+impl Sink for FileSink {
+    fn open(config: &str) -> Result<Self, Error> {
+        let config = parse_config(config)?;
+        Ok(FileSink {
+            path: config.path,
+            pending: Vec::new(),
+        })
+    }
+
+    fn write(&mut self, batch: Vec<Record>) -> Result<Vec<Rejected>, Error> {
+        for record in &batch {
+            encode::write_line(&mut self.pending, record);
+        }
+        if self.pending.len() > PENDING_BYTES_MAX {
+            self.append_pending()?;
+        }
+        Ok(Vec::new())
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        self.append_pending()
+    }
+}
+
+sluice_guest::export_sink!(FileSink);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_guest::ErrorKind;
+
+    #[test]
+    fn config_takes_a_relative_path_only() {
+        assert_eq!(
+            parse_config(r#"{"path": "out/a.jsonl"}"#).unwrap().path,
+            "out/a.jsonl"
+        );
+        let error = parse_config(r#"{"path": "/tmp/a"}"#).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::InvalidConfig);
+        assert!(error.message.contains("is absolute"), "{error:?}");
+        let error = parse_config(r#"{"path": "a", "format": "jsonl"}"#).unwrap_err();
+        assert!(
+            error.message.contains("unknown field `format`"),
+            "{error:?}"
+        );
+        assert!(parse_config("{}").is_err());
+    }
+
+    #[test]
+    fn write_buffers_every_record_without_touching_the_file() {
+        // Natively the `files` import panics if called: write must not.
+        let mut sink = FileSink::open(r#"{"path": "a"}"#).unwrap();
+        let rejected = sink
+            .write(vec![
+                Record::from_value(&b"a"[..]),
+                Record::from_value(&b"\xff"[..]),
+            ])
+            .unwrap();
+        assert!(rejected.is_empty());
+        let text = String::from_utf8(sink.pending.clone()).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+    }
+}

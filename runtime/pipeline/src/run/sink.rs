@@ -1,0 +1,388 @@
+//! A sink stage: reads its topic as the consumer group
+//! `<pipeline>.<sink>`, runs each partition's records through the inline
+//! transforms and `write`s them, then `flush`es, and only after a
+//! successful flush commits the offsets. A crash or restart resumes after
+//! the last flushed record.
+//!
+//! A slow sink only falls behind (its lag grows): ingest and other sinks
+//! read the log independently. Records the sink rejects, or whose batch
+//! keeps failing, go to the dead-letter topic (`on_error`).
+
+use std::sync::Arc;
+
+use sluice_client::{ConsumerConfig, ConsumerRecord, GroupConfig, StartFrom};
+use sluice_types::{Record, TopicPartition};
+use sluice_wasm_host::{GuestErrorKind, SinkInstance, StageError};
+use tracing::{info, warn};
+
+use super::dead_letter::{Failure, Origin};
+use super::stage::{by_partition, decide, to_record, version, Backoff, Next, StageContext};
+use super::status::StageState;
+use super::transform::{join, start_instance, update_lag, Versioned};
+use crate::plan::{SinkPlan, Start};
+
+/// Records taken per poll.
+const POLL_RECORDS: usize = 2000;
+
+pub async fn run(mut ctx: StageContext, plan: SinkPlan) {
+    let stage = &plan.stage;
+    let component = match ctx.load(stage).await {
+        Ok(component) => component,
+        Err(error) => return fail(&ctx, error),
+    };
+    let sink_version = version(&component);
+    ctx.status.set_version(&sink_version);
+    let grants = match ctx.grants(stage) {
+        Ok(grants) => grants,
+        Err(error) => return fail(&ctx, error),
+    };
+    let mut inline = Vec::new();
+    for transform in &plan.transforms {
+        let component = match ctx.load(transform).await {
+            Ok(component) => component,
+            Err(error) => return fail(&ctx, format!("{}: {error}", transform.id)),
+        };
+        match start_instance(&ctx, transform, component).await {
+            Ok(versioned) => inline.push(versioned),
+            Err(error) => return fail(&ctx, format!("{}: {error}", transform.id)),
+        }
+    }
+    let mut sink = SinkInstance::new(component, &stage.id, stage.limits, grants);
+    let mut backoff = Backoff::default();
+    if !open(&mut ctx, &mut sink, &plan, &mut backoff).await {
+        return;
+    }
+
+    let mut config = GroupConfig::new(ctx.group_id(&stage.name), vec![plan.from.clone()]);
+    config.start = match plan.start {
+        Start::Earliest => StartFrom::Earliest,
+        Start::Latest => StartFrom::Latest,
+        Start::Timestamp(ms) => StartFrom::Timestamp(ms),
+    };
+    config.session_timeout = std::time::Duration::from_secs(10);
+    config.heartbeat_interval = std::time::Duration::from_secs(1);
+    config.consumer = ConsumerConfig {
+        max_poll_records: POLL_RECORDS,
+        max_wait: std::time::Duration::from_millis(200),
+        ..ConsumerConfig::default()
+    };
+    let Some(mut group) = join(&mut ctx, config).await else {
+        return stopped(&ctx);
+    };
+    ctx.status.set_state(StageState::Running);
+    info!(pipeline = %ctx.pipeline, stage = %stage.id, "sink running");
+
+    while !ctx.stopping() {
+        let records = match group.poll_max(POLL_RECORDS).await {
+            Ok(records) => records,
+            Err(error) => {
+                ctx.status.error(format!("reading {}: {error}", plan.from));
+                if ctx.sleep(backoff.delay()).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        update_lag(&ctx, &group);
+        if records.is_empty() {
+            continue;
+        }
+        let starts: Vec<(Arc<str>, i32, i64)> = by_partition(&records)
+            .iter()
+            .map(|run| (run[0].topic.clone(), run[0].partition, run[0].offset))
+            .collect();
+        let mut written = 0;
+        let mut outcome = Outcome::Done;
+        let mut delivered = Vec::new();
+        for run in by_partition(&records) {
+            match deliver(
+                &mut ctx,
+                &plan,
+                &sink_version,
+                &mut inline,
+                &mut sink,
+                run,
+                &mut delivered,
+            )
+            .await
+            {
+                Ok(n) => written += n,
+                Err(stop) => {
+                    outcome = stop;
+                    break;
+                }
+            }
+        }
+        if outcome == Outcome::Done {
+            outcome = flush(&mut ctx, &mut sink, &mut backoff).await;
+        }
+        match outcome {
+            Outcome::Done => {
+                ctx.status.records_out(written);
+                if let Err(error) = group.commit().await {
+                    ctx.status.error(format!("committing offsets: {error}"));
+                }
+                backoff.reset();
+                ctx.status.set_state(StageState::Running);
+            }
+            Outcome::Redeliver => {
+                // Nothing of the batch counts as delivered: read it again
+                // into a fresh instance.
+                group.rewind(&starts);
+                if !open(&mut ctx, &mut sink, &plan, &mut backoff).await {
+                    break;
+                }
+            }
+            Outcome::Stop => {
+                group.rewind(&starts);
+                break;
+            }
+        }
+    }
+    if let Err(error) = group.close().await {
+        warn!(pipeline = %ctx.pipeline, stage = %stage.id, %error, "leaving the group");
+    }
+    stopped(&ctx)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    /// The batch was not delivered; read it again.
+    Redeliver,
+    /// The stage stops (told to, or `on_error = "stop"`).
+    Stop,
+}
+
+/// Opens the sink, retrying while it fails with anything but a bad config.
+async fn open(
+    ctx: &mut StageContext,
+    sink: &mut SinkInstance,
+    plan: &SinkPlan,
+    backoff: &mut Backoff,
+) -> bool {
+    loop {
+        match sink.open(&plan.stage.config_json).await {
+            Ok(()) => return true,
+            Err(StageError::Guest {
+                kind: GuestErrorKind::InvalidConfig,
+                message,
+                ..
+            }) => {
+                fail(ctx, format!("{}: invalid config: {message}", plan.stage.id));
+                return false;
+            }
+            Err(error) => {
+                ctx.status.error(error.to_string());
+                ctx.status.set_state(StageState::Retrying);
+                if ctx.sleep(backoff.delay()).await {
+                    stopped(ctx);
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+/// Flushes, retrying; a flush that keeps failing re-delivers the batch.
+async fn flush(ctx: &mut StageContext, sink: &mut SinkInstance, backoff: &mut Backoff) -> Outcome {
+    for _ in 0..5 {
+        match sink.flush().await {
+            Ok(()) => return Outcome::Done,
+            Err(error) => {
+                ctx.status.error(error.to_string());
+                ctx.status.set_state(StageState::Retrying);
+                if ctx.sleep(backoff.delay()).await {
+                    return Outcome::Stop;
+                }
+                if error.discarded_instance() {
+                    // What the instance buffered is gone with it.
+                    return Outcome::Redeliver;
+                }
+            }
+        }
+    }
+    Outcome::Redeliver
+}
+
+/// Runs one partition's records through the inline transforms and writes
+/// them. Returns how many were written.
+///
+/// `delivered` holds what this poll wrote before: when a failed call
+/// discarded the sink's instance, its unflushed writes went with it, and
+/// they are written again into the fresh one.
+async fn deliver(
+    ctx: &mut StageContext,
+    plan: &SinkPlan,
+    sink_version: &str,
+    inline: &mut [Versioned],
+    sink: &mut SinkInstance,
+    run: &[ConsumerRecord],
+    delivered: &mut Vec<(TopicPartition, Vec<Record>)>,
+) -> Result<usize, Outcome> {
+    let origin = TopicPartition::new(run[0].topic.clone(), run[0].partition);
+    let originals: Vec<Record> = run.iter().map(to_record).collect();
+    ctx.status.records_in(originals.len());
+    let origin_of = |record: &Record| {
+        Some(Origin {
+            topic: &run[0].topic,
+            partition: run[0].partition,
+            offset: record.offset.0,
+        })
+    };
+
+    // Inline transforms, in order. Their outputs keep no offsets of their
+    // own; dead letters of a failed inline transform carry the originals.
+    let mut records = originals.clone();
+    for (index, versioned) in inline.iter_mut().enumerate() {
+        let transform = &plan.transforms[index];
+        let mut attempt = 0;
+        let mut backoff = Backoff::default();
+        records = loop {
+            match versioned
+                .instance
+                .process_batch_from(Some(&origin), records.clone())
+                .await
+            {
+                Ok(outputs) => break outputs.into_iter().map(|o| o.record).collect(),
+                Err(error) => {
+                    ctx.status.error(error.to_string());
+                    match decide(&error, attempt, plan.stage.on_error) {
+                        Next::Retry => {
+                            attempt += 1;
+                            if ctx.sleep(backoff.delay()).await {
+                                return Err(Outcome::Stop);
+                            }
+                        }
+                        Next::Skip => return Ok(0),
+                        Next::Stop => {
+                            ctx.status.set_state(StageState::Failed);
+                            return Err(Outcome::Stop);
+                        }
+                        Next::DeadLetter => {
+                            let message = error.to_string();
+                            let (name, digest) =
+                                versioned.version.split_once('@').unwrap_or_default();
+                            let failure = Failure {
+                                error: &message,
+                                stage: &transform.id,
+                                component: name,
+                                version: digest,
+                            };
+                            let letters: Vec<_> = originals
+                                .iter()
+                                .map(|r| (r.clone(), origin_of(r)))
+                                .collect();
+                            return if ctx.dead_letter(&letters, &failure).await {
+                                Ok(0)
+                            } else {
+                                Err(Outcome::Stop)
+                            };
+                        }
+                    }
+                }
+            }
+        };
+    }
+    if records.is_empty() {
+        return Ok(0);
+    }
+
+    let (name, digest) = sink_version.split_once('@').unwrap_or_default();
+    let mut attempt = 0;
+    let mut backoff = Backoff::default();
+    loop {
+        match sink.write(Some(&origin), records.clone()).await {
+            Ok(rejected) => {
+                delivered.push((origin.clone(), records.clone()));
+                if rejected.is_empty() {
+                    return Ok(records.len());
+                }
+                let mut written = records.len();
+                for refused in rejected {
+                    let Some(record) = records.get(refused.index) else {
+                        continue;
+                    };
+                    written -= 1;
+                    let failure = Failure {
+                        error: &refused.reason,
+                        stage: &plan.stage.id,
+                        component: name,
+                        version: digest,
+                    };
+                    if !ctx
+                        .dead_letter(&[(record.clone(), origin_of(record))], &failure)
+                        .await
+                    {
+                        return Err(Outcome::Stop);
+                    }
+                }
+                return Ok(written);
+            }
+            Err(error) => {
+                ctx.status.error(error.to_string());
+                match decide(&error, attempt, plan.stage.on_error) {
+                    Next::Retry => {
+                        attempt += 1;
+                        if ctx.sleep(backoff.delay()).await {
+                            return Err(Outcome::Stop);
+                        }
+                        if error.discarded_instance() {
+                            rewrite(sink, delivered).await?;
+                        }
+                    }
+                    Next::Skip => return Ok(0),
+                    Next::Stop => {
+                        ctx.status.set_state(StageState::Failed);
+                        return Err(Outcome::Stop);
+                    }
+                    Next::DeadLetter => {
+                        let message = error.to_string();
+                        let failure = Failure {
+                            error: &message,
+                            stage: &plan.stage.id,
+                            component: name,
+                            version: digest,
+                        };
+                        let letters: Vec<_> =
+                            records.iter().map(|r| (r.clone(), origin_of(r))).collect();
+                        if !ctx.dead_letter(&letters, &failure).await {
+                            return Err(Outcome::Stop);
+                        }
+                        if error.discarded_instance() {
+                            rewrite(sink, delivered).await?;
+                        }
+                        return Ok(0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes this poll's earlier runs again into a fresh instance (their
+/// rejected records were dead-lettered the first time). If that fails too,
+/// the whole poll is read again.
+async fn rewrite(
+    sink: &mut SinkInstance,
+    delivered: &[(TopicPartition, Vec<Record>)],
+) -> Result<(), Outcome> {
+    for (origin, records) in delivered {
+        if sink.write(Some(origin), records.clone()).await.is_err() {
+            return Err(Outcome::Redeliver);
+        }
+    }
+    Ok(())
+}
+
+fn fail(ctx: &StageContext, error: String) {
+    warn!(pipeline = %ctx.pipeline, stage = %ctx.status.id, %error, "stage failed");
+    ctx.status.error(error);
+    ctx.status.set_state(StageState::Failed);
+}
+
+fn stopped(ctx: &StageContext) {
+    if ctx.status.state() != StageState::Failed {
+        ctx.status.set_state(StageState::Stopped);
+    }
+}
