@@ -294,3 +294,129 @@ grants = {{ files = "{io_dir}" }}
     finally:
         if sluice.started:
             sluice.stop()
+
+
+def consume_json(sluice_binary: Path, process: BrokerProcess, topic: str, count: int) -> list[dict]:
+    result = subprocess.run(
+        [str(sluice_binary), "consume", topic, "-n", str(count), "--format", "json", "--brokers", process.bootstrap],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_a_trapping_transform_dead_letters_its_records_while_the_rest_flows(sluice_binary: Path, tmp_path: Path):
+    io_dir = tmp_path / "io"
+    io_dir.mkdir()
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    (pipelines / "clicks.toml").write_text(
+        f"""
+[topics.raw]
+partitions = 2
+[topics.broken]
+partitions = 1
+
+[sources.input]
+connector = "file"
+topic = "raw"
+config = {{ path = "in.jsonl", key = "id" }}
+grants = {{ files = "{io_dir}" }}
+
+[transforms.bad]
+from = "raw"
+to = "broken"
+plugin = "misbehave"
+config = {{ mode = "trap" }}
+# misbehave imports `http` for its "http" mode; this stage never uses it.
+grants = {{ http = ["127.0.0.1:9"] }}
+
+[sinks.out]
+connector = "file"
+from = "raw"
+config = {{ path = "out.jsonl" }}
+grants = {{ files = "{io_dir}" }}
+"""
+    )
+    write_events(io_dir / "in.jsonl", 0, 1_000)
+    sluice = start_sluice(sluice_binary, tmp_path, pipelines)
+    try:
+        wait_until(lambda: line_count(io_dir / "out.jsonl") >= 1_000, 120, "the sink to get every record")
+        letters = consume_json(sluice_binary, sluice, "clicks.dlq", 1_000)
+        assert sorted(json.loads(letter["value"])["id"] for letter in letters) == list(range(1_000))
+        for letter in letters:
+            headers = dict((h["key"], h["value"]) for h in letter["headers"]) if isinstance(letter["headers"], list) else letter["headers"]
+            assert "trapped" in headers["sluice.error"], headers
+            assert headers["sluice.stage"] == "transform:bad"
+            assert headers["sluice.component"] == "misbehave"
+            assert len(headers["sluice.component.version"]) == 12
+            assert headers["sluice.topic"] == "raw"
+            assert headers["sluice.partition"] in ("0", "1")
+            assert int(headers["sluice.offset"]) >= 0
+        report = status(sluice_binary, sluice, "clicks")
+        stages = {stage["id"]: stage for stage in report["stages"]}
+        assert stages["transform:bad"]["dead_lettered"] == 1_000
+        assert stages["transform:bad"]["records_out"] == 0
+        assert "trapped" in stages["transform:bad"]["last_error"]["message"]
+        assert stages["sink:out"]["records_out"] == 1_000
+    finally:
+        if sluice.started:
+            sluice.stop()
+
+
+def test_a_plugin_version_that_fails_to_load_keeps_the_old_one_running(sluice_binary: Path, tmp_path: Path):
+    io_dir = tmp_path / "io"
+    io_dir.mkdir()
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    plugin = plugins / "clean.wasm"
+    plugin.write_bytes((COMPONENTS / "passthrough.wasm").read_bytes())
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    (pipelines / "clicks.toml").write_text(
+        f"""
+[topics.raw]
+[topics.clean]
+
+[sources.input]
+connector = "file"
+topic = "raw"
+config = {{ path = "in.jsonl" }}
+grants = {{ files = "{io_dir}" }}
+
+[transforms.clean]
+from = "raw"
+to = "clean"
+plugin = "{plugin}"
+
+[sinks.out]
+connector = "file"
+from = "clean"
+config = {{ path = "out.jsonl" }}
+grants = {{ files = "{io_dir}" }}
+"""
+    )
+    sluice = start_sluice(sluice_binary, tmp_path, pipelines)
+    try:
+        write_events(io_dir / "in.jsonl", 0, 100)
+        wait_until(lambda: line_count(io_dir / "out.jsonl") >= 100, 60, "the first records")
+        version = status(sluice_binary, sluice, "clicks")["stages"]
+        version = {s["id"]: s for s in version}["transform:clean"]["version"]
+        plugin.write_bytes(b"\x00asm\x0d\x00\x01\x00garbage")
+        report = wait_until(
+            lambda: (lambda r: r if r.get("error") else None)(status(sluice_binary, sluice, "clicks")),
+            30,
+            "the refused version to be reported",
+            interval_s=0.3,
+        )
+        assert "clean.wasm is not a Wasm component" in report["error"], report["error"]
+        stage = {s["id"]: s for s in report["stages"]}["transform:clean"]
+        assert stage["version"] == version
+        assert stage["state"] == "running"
+        write_events(io_dir / "in.jsonl", 100, 200)
+        wait_until(lambda: line_count(io_dir / "out.jsonl") >= 200, 60, "records after the refused version")
+    finally:
+        if sluice.started:
+            sluice.stop()

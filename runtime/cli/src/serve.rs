@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// (HOST:PORT[,...]) instead of an embedded broker.
     #[arg(long, value_name = "HOSTS", requires = "pipelines")]
     backbone: Option<String>,
+    /// Settings file (TOML): `[backbone] brokers = "HOST:PORT,..."`.
+    /// Flags given on the command line win over it.
+    #[arg(long, value_name = "FILE", env = "SLUICE_CONFIG")]
+    config: Option<PathBuf>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -74,7 +78,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(serve(args))
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+async fn serve(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.config {
+        let settings =
+            sluice_pipeline::settings::load_settings(path).map_err(|d| anyhow::anyhow!("{d}"))?;
+        if args.backbone.is_none() {
+            args.backbone = settings.backbone.brokers;
+        }
+        anyhow::ensure!(
+            args.backbone.is_none() || args.pipelines.is_some(),
+            "{}: [backbone] brokers is set, so Sluice runs no broker of its own; \
+             give it pipelines to run with --pipelines DIR",
+            path.display()
+        );
+    }
     let slot: EngineSlot = Arc::default();
     let routes = sluice_pipeline::run::http::router(slot.clone());
     let (broker, brokers) = match &args.backbone {
@@ -85,6 +102,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             eprintln!(
                 "sluice: pipelines against {backbone}, HTTP on {}",
                 listener.local_addr()?
+            );
+            let routes = routes.route(
+                "/health",
+                axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
             );
             tokio::spawn(async move {
                 if let Err(error) = axum::serve(listener, routes).await {

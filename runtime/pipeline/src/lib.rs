@@ -11,6 +11,7 @@
 //! | [`env`] | `${env:NAME}` references, resolved without ever printing a value |
 //! | [`components`] | which `.wasm` file a connector or plugin name means |
 //! | [`plan`] | a checked file turned into what runs: components, configs, grants, limits |
+//! | [`settings`] | the process's settings file (`[backbone]`) |
 //! | [`run`] | the engine: stages as tasks against the backbone, status, hot reload |
 
 pub mod check;
@@ -20,6 +21,7 @@ pub mod env;
 pub mod load;
 pub mod plan;
 pub mod run;
+pub mod settings;
 pub mod spec;
 
 pub use check::{check_files, CheckOptions};
