@@ -420,3 +420,71 @@ grants = {{ files = "{io_dir}" }}
     finally:
         if sluice.started:
             sluice.stop()
+
+
+def test_a_changed_pipeline_file_restarts_only_the_changed_stages(sluice_binary: Path, tmp_path: Path):
+    io_dir = tmp_path / "io"
+    io_dir.mkdir()
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+
+    def pipeline(b_path: str, with_a: bool = True) -> str:
+        a = f"""
+[sinks.a]
+connector = "file"
+from = "events"
+config = {{ path = "a.jsonl" }}
+grants = {{ files = "{io_dir}" }}
+""" if with_a else ""
+        return f"""
+name = "clicks"
+[topics.events]
+partitions = 2
+
+[sources.input]
+connector = "file"
+topic = "events"
+config = {{ path = "in.jsonl" }}
+grants = {{ files = "{io_dir}" }}
+{a}
+[sinks.b]
+connector = "file"
+from = "events"
+config = {{ path = "{b_path}" }}
+grants = {{ files = "{io_dir}" }}
+"""
+
+    (pipelines / "clicks.toml").write_text(pipeline("b1.jsonl"))
+    sluice = start_sluice(sluice_binary, tmp_path, pipelines)
+    try:
+        def stages() -> dict:
+            return {s["id"]: s for s in status(sluice_binary, sluice, "clicks")["stages"]}
+
+        write_events(io_dir / "in.jsonl", 0, 1_000)
+        wait_until(lambda: line_count(io_dir / "a.jsonl") >= 1_000 and line_count(io_dir / "b1.jsonl") >= 1_000, 60, "both sinks")
+        # Only sink b changes: it restarts (its counters start over), the
+        # source and sink a run on untouched.
+        (pipelines / "clicks.toml").write_text(pipeline("b2.jsonl"))
+        wait_until(lambda: stages()["sink:b"]["records_out"] == 0, 30, "sink b to restart", interval_s=0.2)
+        assert stages()["sink:a"]["records_out"] == 1_000
+        assert stages()["source:input"]["records_out"] == 1_000
+        write_events(io_dir / "in.jsonl", 1_000, 1_500)
+        wait_until(lambda: line_count(io_dir / "b2.jsonl") >= 500, 60, "sink b's new file")
+        # Same group, so b carries on after its committed offsets.
+        assert line_count(io_dir / "b2.jsonl") == 500
+        wait_until(lambda: line_count(io_dir / "a.jsonl") >= 1_500, 60, "sink a")
+
+        # A removed sink stops and keeps its offsets: added back, it resumes.
+        (pipelines / "clicks.toml").write_text(pipeline("b2.jsonl", with_a=False))
+        wait_until(lambda: "sink:a" not in stages(), 30, "sink a to stop", interval_s=0.2)
+        write_events(io_dir / "in.jsonl", 1_500, 2_000)
+        wait_until(lambda: line_count(io_dir / "b2.jsonl") >= 1_000, 60, "sink b")
+        assert line_count(io_dir / "a.jsonl") == 1_500
+        (pipelines / "clicks.toml").write_text(pipeline("b2.jsonl"))
+        wait_until(lambda: line_count(io_dir / "a.jsonl") >= 2_000, 60, "sink a to resume")
+        time.sleep(0.5)
+        ids = [line["value"]["id"] for line in read_lines(io_dir / "a.jsonl")]
+        assert sorted(ids) == list(range(2_000)), "sink a lost or repeated records across its removal"
+    finally:
+        if sluice.started:
+            sluice.stop()
