@@ -13,6 +13,9 @@
 //!   templates, in Rust, Python, JavaScript and C) into
 //!   `target/wasm/<name>.wasm`; see
 //!   [`wasm`].
+//! - `cargo xtask demo`: the README's first command: builds the Rust
+//!   guests (the bundled connectors and plugins; they need only the
+//!   `wasm32-wasip2` target), then runs `sluice demo` from a release build.
 //! - `cargo xtask lint`: formatting, clippy, and the dependency rules of the
 //!   architecture (storage must not see tokio, the Kafka protocol or
 //!   wasmtime).
@@ -26,7 +29,7 @@ use anyhow::{bail, Context};
 
 mod wasm;
 use clap::{Parser, Subcommand};
-use wasm::wasm;
+use wasm::{wasm, wasm_rust};
 
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", about = "Sluice project tasks")]
@@ -54,6 +57,13 @@ enum Task {
     /// Build every guest (plugins, connectors and SDK templates, every language) as a
     /// component into `target/wasm/<name>.wasm`.
     Wasm,
+    /// Build the Rust guests, then run `sluice demo`: a pipeline end to end.
+    Demo {
+        /// Extra arguments passed to `sluice demo` (after `--`), e.g.
+        /// `--events 100000`.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Check formatting, clippy and crate dependency rules.
     Lint,
     /// Check only the crate dependency rules.
@@ -221,6 +231,22 @@ fn guest_sdk_tests() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Builds the components the demo runs, then `sluice demo` in release
+/// mode from the workspace root (where its `pipelines/demo` default is).
+fn demo(args: &[String]) -> anyhow::Result<()> {
+    wasm_rust()?;
+    let root = workspace_root();
+    run(
+        "cargo run --release -p sluice -- demo",
+        cargo()
+            .current_dir(&root)
+            .args(["run", "--release", "-p", "sluice", "--", "demo"])
+            .arg("--components")
+            .arg(target_dir(&root).join("wasm"))
+            .args(args),
+    )
+}
+
 fn check_deps() -> anyhow::Result<()> {
     for (krate, forbidden) in FORBIDDEN {
         let output = cargo()
@@ -264,6 +290,7 @@ fn main() -> ExitCode {
             .and_then(|()| e2e(&[])),
         Task::E2e { args } => e2e(&args),
         Task::Wasm => wasm(),
+        Task::Demo { args } => demo(&args),
         Task::Lint => run(
             "cargo fmt --all --check",
             cargo().args(["fmt", "--all", "--check"]),

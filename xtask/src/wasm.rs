@@ -1,5 +1,6 @@
 //! `cargo xtask wasm`: builds every guest in the repository into
-//! `target/wasm/<name>.wasm`.
+//! `target/wasm/<name>.wasm`; `cargo xtask demo` builds only the Rust ones
+//! ([`wasm_rust`]).
 //!
 //! Guests are found by what their directory holds:
 //!
@@ -149,22 +150,8 @@ fn utf8_name(dir: &Path) -> anyhow::Result<String> {
 pub(crate) fn wasm() -> anyhow::Result<()> {
     let root = workspace_root();
     let guests = guests(&root)?;
-    if guests.is_empty() {
-        bail!("no guests in {}", GUEST_HOMES.join(", "));
-    }
     let target = target_dir(&root);
-    let out_dir = target.join("wasm");
-    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-
-    for &home in GUEST_HOMES {
-        let rust: Vec<&Guest> = guests
-            .iter()
-            .filter(|guest| guest.language == Language::Rust && guest.home == Some(home))
-            .collect();
-        if !rust.is_empty() {
-            build_rust(&root, home, &target, &out_dir, &rust)?;
-        }
-    }
+    let out_dir = build_rust_guests(&root, &guests, &target)?;
 
     let build_dir = target.join("wasm-build");
     std::fs::create_dir_all(&build_dir)
@@ -201,6 +188,35 @@ pub(crate) fn wasm() -> anyhow::Result<()> {
         report(&dest)?;
     }
     Ok(())
+}
+
+/// Builds only the Rust guests (every bundled connector and plugin is one)
+/// into `target/wasm/`: what needs nothing beyond `rustup target add
+/// wasm32-wasip2`.
+pub(crate) fn wasm_rust() -> anyhow::Result<()> {
+    let root = workspace_root();
+    let guests = guests(&root)?;
+    build_rust_guests(&root, &guests, &target_dir(&root)).map(drop)
+}
+
+/// Builds the Rust guests of each of [`GUEST_HOMES`]; returns the directory
+/// the components are in.
+fn build_rust_guests(root: &Path, guests: &[Guest], target: &Path) -> anyhow::Result<PathBuf> {
+    if guests.is_empty() {
+        bail!("no guests in {}", GUEST_HOMES.join(", "));
+    }
+    let out_dir = target.join("wasm");
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    for &home in GUEST_HOMES {
+        let rust: Vec<&Guest> = guests
+            .iter()
+            .filter(|guest| guest.language == Language::Rust && guest.home == Some(home))
+            .collect();
+        if !rust.is_empty() {
+            build_rust(root, home, target, &out_dir, &rust)?;
+        }
+    }
+    Ok(out_dir)
 }
 
 /// Builds the Rust guest workspace `<home>/Cargo.toml` for `WASM_TARGET`

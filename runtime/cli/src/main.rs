@@ -18,6 +18,7 @@ mod pipeline;
 mod plugin;
 mod produce;
 mod record_format;
+mod replay;
 mod serve;
 mod table;
 mod topic;
@@ -69,7 +70,7 @@ enum Command {
     /// List and describe consumer groups: members, offsets, lag.
     #[command(subcommand)]
     Group(group::GroupCommand),
-    /// Run the embedded log end to end: create a topic, append, read back.
+    /// Run the demo pipelines on an embedded broker: click events → mask → a topic → file sinks, one added later.
     Demo(demo::DemoArgs),
     /// Measure Sluice against the limits of this machine.
     #[command(subcommand)]
@@ -83,6 +84,8 @@ enum Command {
     /// Validate pipeline files.
     #[command(subcommand)]
     Pipeline(pipeline::PipelineCommand),
+    /// Re-run one sink of a pipeline over a range of its topic: backfill or repair.
+    Replay(replay::ReplayArgs),
 }
 
 fn init_tracing() {
@@ -106,6 +109,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Transform(command) => transform::run(command),
         Command::Plugin(command) => plugin::run(command),
         Command::Pipeline(command) => pipeline::run(command),
+        Command::Replay(args) => replay::run(args),
     }
 }
 

@@ -44,9 +44,15 @@ pub(crate) fn to_wit(
 
 /// Converts a guest's record back. The offset is left at zero: the log
 /// assigns it when the record is appended.
+/// The offset comes from the record's origin when the guest kept it (a
+/// record passed through keeps where it was read; a new one has none and
+/// gets offset zero).
 pub(crate) fn from_wit(record: wit::Record) -> Record {
     Record {
-        offset: Offset::ZERO,
+        offset: record
+            .origin
+            .as_ref()
+            .map_or(Offset::ZERO, |origin| Offset(origin.offset)),
         timestamp: Timestamp(record.timestamp),
         key: record.key.map(Bytes::from),
         value: record.value.map(Bytes::from),

@@ -8,6 +8,7 @@
 //! | [`source`] | connector → topic, checkpoint saved after the log acknowledged |
 //! | [`transform`] | topic → plugin → topic, offsets committed after the outputs are in the log; version swaps between batches |
 //! | [`sink`] | topic → inline transforms → connector, offsets committed after `flush` |
+//! | [`replay`] | one sink run again over a range of its topic, outside its consumer group |
 //! | [`dead_letter`] | the headers a dead letter carries |
 //! | [`checkpoint`] | source checkpoints on disk, replaced atomically |
 //! | [`status`] | counters and states `pipeline list`/`status` show |
@@ -26,6 +27,7 @@ pub mod backbone;
 pub mod checkpoint;
 pub mod dead_letter;
 pub mod http;
+pub mod replay;
 pub mod sink;
 pub mod source;
 pub mod stage;

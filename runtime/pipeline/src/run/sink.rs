@@ -7,6 +7,10 @@
 //! A slow sink only falls behind (its lag grows): ingest and other sinks
 //! read the log independently. Records the sink rejects, or whose batch
 //! keeps failing, go to the dead-letter topic (`on_error`).
+//!
+//! Starting the instances ([`start`], [`open`]) and delivering one poll
+//! ([`deliver_poll`]) know nothing of the group: `sluice replay`
+//! ([`super::replay`]) runs them over a range read with a plain consumer.
 
 use std::sync::Arc;
 
@@ -22,34 +26,24 @@ use super::transform::{join, start_instance, update_lag, Versioned};
 use crate::plan::{SinkPlan, Start};
 
 /// Records taken per poll.
-const POLL_RECORDS: usize = 2000;
+pub(crate) const POLL_RECORDS: usize = 2000;
+
+/// A sink's instances: the connector and its inline transforms, in order.
+pub(crate) struct SinkStages {
+    pub sink: SinkInstance,
+    pub inline: Vec<Versioned>,
+    /// `NAME@DIGEST12` of the connector, for dead letters.
+    pub version: String,
+}
 
 pub async fn run(mut ctx: StageContext, plan: SinkPlan) {
+    let mut stages = match start(&ctx, &plan).await {
+        Ok(stages) => stages,
+        Err(error) => return fail(&ctx, error),
+    };
     let stage = &plan.stage;
-    let component = match ctx.load(stage).await {
-        Ok(component) => component,
-        Err(error) => return fail(&ctx, error),
-    };
-    let sink_version = version(&component);
-    ctx.status.set_version(&sink_version);
-    let grants = match ctx.grants(stage) {
-        Ok(grants) => grants,
-        Err(error) => return fail(&ctx, error),
-    };
-    let mut inline = Vec::new();
-    for transform in &plan.transforms {
-        let component = match ctx.load(transform).await {
-            Ok(component) => component,
-            Err(error) => return fail(&ctx, format!("{}: {error}", transform.id)),
-        };
-        match start_instance(&ctx, transform, component).await {
-            Ok(versioned) => inline.push(versioned),
-            Err(error) => return fail(&ctx, format!("{}: {error}", transform.id)),
-        }
-    }
-    let mut sink = SinkInstance::new(component, &stage.id, stage.limits, grants);
     let mut backoff = Backoff::default();
-    if !open(&mut ctx, &mut sink, &plan, &mut backoff).await {
+    if !open(&mut ctx, &mut stages.sink, &plan, &mut backoff).await {
         return;
     }
 
@@ -91,31 +85,8 @@ pub async fn run(mut ctx: StageContext, plan: SinkPlan) {
             .iter()
             .map(|run| (run[0].topic.clone(), run[0].partition, run[0].offset))
             .collect();
-        let mut written = 0;
-        let mut outcome = Outcome::Done;
-        let mut delivered = Vec::new();
-        for run in by_partition(&records) {
-            match deliver(
-                &mut ctx,
-                &plan,
-                &sink_version,
-                &mut inline,
-                &mut sink,
-                run,
-                &mut delivered,
-            )
-            .await
-            {
-                Ok(n) => written += n,
-                Err(stop) => {
-                    outcome = stop;
-                    break;
-                }
-            }
-        }
-        if outcome == Outcome::Done {
-            outcome = flush(&mut ctx, &mut sink, &mut backoff).await;
-        }
+        let (outcome, written) =
+            deliver_poll(&mut ctx, &plan, &mut stages, &records, &mut backoff).await;
         match outcome {
             Outcome::Done => {
                 ctx.status.records_out(written);
@@ -129,7 +100,7 @@ pub async fn run(mut ctx: StageContext, plan: SinkPlan) {
                 // Nothing of the batch counts as delivered: read it again
                 // into a fresh instance.
                 group.rewind(&starts);
-                if !open(&mut ctx, &mut sink, &plan, &mut backoff).await {
+                if !open(&mut ctx, &mut stages.sink, &plan, &mut backoff).await {
                     break;
                 }
             }
@@ -145,8 +116,67 @@ pub async fn run(mut ctx: StageContext, plan: SinkPlan) {
     stopped(&ctx)
 }
 
+/// Loads the connector and the inline transforms, and starts the
+/// transforms; the connector is not opened yet (see [`open`]).
+pub(crate) async fn start(ctx: &StageContext, plan: &SinkPlan) -> Result<SinkStages, String> {
+    let stage = &plan.stage;
+    let component = ctx.load(stage).await?;
+    let version = version(&component);
+    ctx.status.set_version(&version);
+    let grants = ctx.grants(stage)?;
+    let mut inline = Vec::new();
+    for transform in &plan.transforms {
+        let component = ctx
+            .load(transform)
+            .await
+            .map_err(|error| format!("{}: {error}", transform.id))?;
+        let versioned = start_instance(ctx, transform, component)
+            .await
+            .map_err(|error| format!("{}: {error}", transform.id))?;
+        inline.push(versioned);
+    }
+    let sink = SinkInstance::new(component, &stage.id, stage.limits, grants);
+    Ok(SinkStages {
+        sink,
+        inline,
+        version,
+    })
+}
+
+/// Delivers one poll: each partition's run through the inline transforms
+/// and into the sink (see [`deliver`]), then one `flush`. Returns what to
+/// do next and how many records were written; only `Done` means the
+/// poll's offsets may be committed.
+pub(crate) async fn deliver_poll(
+    ctx: &mut StageContext,
+    plan: &SinkPlan,
+    stages: &mut SinkStages,
+    records: &[ConsumerRecord],
+    backoff: &mut Backoff,
+) -> (Outcome, usize) {
+    let mut written = 0;
+    let mut delivered = Vec::new();
+    for run in by_partition(records) {
+        match deliver(
+            ctx,
+            plan,
+            &stages.version,
+            &mut stages.inline,
+            &mut stages.sink,
+            run,
+            &mut delivered,
+        )
+        .await
+        {
+            Ok(n) => written += n,
+            Err(stop) => return (stop, written),
+        }
+    }
+    (flush(ctx, &mut stages.sink, backoff).await, written)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Outcome {
     Done,
     /// The batch was not delivered; read it again.
     Redeliver,
@@ -155,7 +185,7 @@ enum Outcome {
 }
 
 /// Opens the sink, retrying while it fails with anything but a bad config.
-async fn open(
+pub(crate) async fn open(
     ctx: &mut StageContext,
     sink: &mut SinkInstance,
     plan: &SinkPlan,
