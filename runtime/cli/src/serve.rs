@@ -170,9 +170,15 @@ async fn start_pipelines(
         dir.display()
     );
     let wasm = Arc::new(crate::transform::engine()?);
-    let backbone = Backbone::connect(brokers)
-        .await
-        .with_context(|| format!("connect to the backbone at {brokers}"))?;
+    let backbone = if args.backbone.is_some() {
+        Backbone::external(brokers)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("connect to the backbone at {brokers}"))?
+    } else {
+        Backbone::connect(brokers)
+            .await
+            .with_context(|| format!("connect to the embedded broker at {brokers}"))?
+    };
     let engine = Arc::new(Engine::new(
         EngineConfig {
             pipelines_dir: dir.to_path_buf(),

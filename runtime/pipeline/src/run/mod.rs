@@ -4,6 +4,7 @@
 //! | module | one job |
 //! |---|---|
 //! | [`backbone`] | the Kafka cluster the stages read and append to (the embedded broker or another) |
+//! | [`kafka`] | an external cluster through librdkafka |
 //! | [`stage`] | what every stage shares: context, grants, failure policy, backoff |
 //! | [`source`] | connector → topic, checkpoint saved after the log acknowledged |
 //! | [`transform`] | topic → plugin → topic, offsets committed after the outputs are in the log; version swaps between batches |
@@ -27,6 +28,7 @@ pub mod backbone;
 pub mod checkpoint;
 pub mod dead_letter;
 pub mod http;
+pub mod kafka;
 pub mod replay;
 pub mod sink;
 pub mod source;

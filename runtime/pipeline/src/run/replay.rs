@@ -196,6 +196,8 @@ pub enum ReplayError {
         #[source]
         source: ClientError,
     },
+    #[error("{what}")]
+    Other { what: String },
     #[error("{stage} cannot start: {message}")]
     Start { stage: String, message: String },
     #[error(
@@ -234,9 +236,11 @@ pub async fn replay(
     job.backbone
         .ensure_topic(&dead_letters)
         .await
-        .map_err(|source| ReplayError::Client {
-            what: format!("creating the dead-letter topic {}", dead_letters.name),
-            source,
+        .map_err(|message| ReplayError::Other {
+            what: format!(
+                "creating the dead-letter topic {}: {message}",
+                dead_letters.name
+            ),
         })?;
     let mut summary = ReplaySummary {
         topic: topic.to_string(),
@@ -287,7 +291,7 @@ pub async fn replay(
         .map(|p| (p.partition, p.end))
         .collect();
     let mut consumer = Consumer::new(
-        job.backbone.cluster.clone(),
+        cluster(&job.backbone)?.clone(),
         ConsumerConfig {
             max_poll_records: POLL_RECORDS,
             max_wait: Duration::from_millis(200),
@@ -376,6 +380,13 @@ pub async fn replay(
     Ok(summary)
 }
 
+/// Replay reads through Sluice's own client (see `Backbone::connect`).
+fn cluster(backbone: &Backbone) -> Result<&Arc<sluice_client::Cluster>, ReplayError> {
+    backbone.cluster().ok_or_else(|| ReplayError::Other {
+        what: "replay reads through Sluice's own client; connect with Backbone::connect".into(),
+    })
+}
+
 /// Every partition's `start..end`, from the watermarks and ListOffsets.
 /// Bounds are clamped to what the log holds now, and an end before its
 /// start (bounds of two kinds) makes the partition's share empty.
@@ -385,8 +396,8 @@ async fn resolve(
     range: ReplayRange,
 ) -> Result<Vec<PartitionRange>, ReplayError> {
     let client = |what: String| move |source| ReplayError::Client { what, source };
-    let metadata = backbone
-        .cluster
+    let cluster = cluster(backbone)?;
+    let metadata = cluster
         .topic(topic)
         .await
         .map_err(client(format!("looking up topic {topic}")))?;
@@ -395,7 +406,7 @@ async fn resolve(
         .iter()
         .map(|p| (topic.clone(), p.partition))
         .collect();
-    let watermarks = Admin::new(backbone.cluster.clone())
+    let watermarks = Admin::new(cluster.clone())
         .watermarks(&tps)
         .await
         .map_err(client(format!("reading the watermarks of {topic}")))?;
@@ -407,14 +418,14 @@ async fn resolve(
     let starts = match range.from {
         ReplayFrom::Earliest => watermarks.iter().map(|w| w.log_start).collect(),
         ReplayFrom::Offset(offset) => vec![offset; tps.len()],
-        ReplayFrom::Timestamp(ms) => resolve_starts(&backbone.cluster, &by_timestamp(ms))
+        ReplayFrom::Timestamp(ms) => resolve_starts(cluster, &by_timestamp(ms))
             .await
             .map_err(client(format!("finding offsets of {topic} by timestamp")))?,
     };
     let ends = match range.to {
         None => watermarks.iter().map(|w| w.high_watermark).collect(),
         Some(ReplayTo::Offset(offset)) => vec![offset; tps.len()],
-        Some(ReplayTo::Timestamp(ms)) => resolve_starts(&backbone.cluster, &by_timestamp(ms))
+        Some(ReplayTo::Timestamp(ms)) => resolve_starts(cluster, &by_timestamp(ms))
             .await
             .map_err(client(format!("finding offsets of {topic} by timestamp")))?,
     };

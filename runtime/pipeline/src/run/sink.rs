@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use sluice_client::{ConsumerConfig, ConsumerRecord, GroupConfig, StartFrom};
+use sluice_client::ConsumerRecord;
 use sluice_types::{Record, TopicPartition};
 use sluice_wasm_host::{GuestErrorKind, SinkInstance, StageError};
 use tracing::{info, warn};
@@ -22,8 +22,8 @@ use tracing::{info, warn};
 use super::dead_letter::{Failure, Origin};
 use super::stage::{by_partition, decide, to_record, version, Backoff, Next, StageContext};
 use super::status::StageState;
-use super::transform::{join, start_instance, update_lag, Versioned};
-use crate::plan::{SinkPlan, Start};
+use super::transform::{join, start_instance, Versioned};
+use crate::plan::SinkPlan;
 
 /// Records taken per poll.
 pub(crate) const POLL_RECORDS: usize = 2000;
@@ -47,27 +47,16 @@ pub async fn run(mut ctx: StageContext, plan: SinkPlan) {
         return;
     }
 
-    let mut config = GroupConfig::new(ctx.group_id(&stage.name), vec![plan.from.clone()]);
-    config.start = match plan.start {
-        Start::Earliest => StartFrom::Earliest,
-        Start::Latest => StartFrom::Latest,
-        Start::Timestamp(ms) => StartFrom::Timestamp(ms),
-    };
-    config.session_timeout = std::time::Duration::from_secs(10);
-    config.heartbeat_interval = std::time::Duration::from_secs(1);
-    config.consumer = ConsumerConfig {
-        max_poll_records: POLL_RECORDS,
-        max_wait: std::time::Duration::from_millis(200),
-        ..ConsumerConfig::default()
-    };
-    let Some(mut group) = join(&mut ctx, config).await else {
+    let group_id = ctx.group_id(&stage.name);
+    let Some(mut group) = join(&mut ctx, &group_id, &plan.from, plan.start, POLL_RECORDS).await
+    else {
         return stopped(&ctx);
     };
     ctx.status.set_state(StageState::Running);
     info!(pipeline = %ctx.pipeline, stage = %stage.id, "sink running");
 
     while !ctx.stopping() {
-        let records = match group.poll_max(POLL_RECORDS).await {
+        let records = match group.poll(POLL_RECORDS).await {
             Ok(records) => records,
             Err(error) => {
                 ctx.status.error(format!("reading {}: {error}", plan.from));
@@ -77,7 +66,7 @@ pub async fn run(mut ctx: StageContext, plan: SinkPlan) {
                 continue;
             }
         };
-        update_lag(&ctx, &group);
+        ctx.status.set_lag(group.lag());
         if records.is_empty() {
             continue;
         }

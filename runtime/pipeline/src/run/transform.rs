@@ -11,17 +11,17 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use sluice_client::{ConsumerConfig, ConsumerRecord, GroupConfig, GroupConsumer, StartFrom};
+use sluice_client::ConsumerRecord;
 use sluice_types::{Record, RecordHeader, TopicPartition};
 use sluice_wasm_host::{GuestComponent, TransformInstance};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::backbone::Outgoing;
+use super::backbone::{GroupReader, Outgoing};
 use super::dead_letter::{Failure, Origin};
 use super::stage::{by_partition, decide, to_record, version, Backoff, Next, StageContext};
 use super::status::StageState;
-use crate::plan::{StagePlan, TransformPlan};
+use crate::plan::{StagePlan, Start, TransformPlan};
 
 /// Records taken per poll.
 pub const POLL_RECORDS: usize = 1000;
@@ -66,18 +66,17 @@ pub async fn run(
     };
     ctx.status.set_version(&current.version);
     swaps.mark_unchanged();
-    let mut config = GroupConfig::new(ctx.group_id(&stage.name), vec![plan.from.clone()]);
-    config.start = StartFrom::Earliest;
-    config.session_timeout = std::time::Duration::from_secs(10);
-    config.heartbeat_interval = std::time::Duration::from_secs(1);
-    config.consumer = ConsumerConfig {
-        max_poll_records: POLL_RECORDS,
-        max_wait: std::time::Duration::from_millis(200),
-        ..ConsumerConfig::default()
-    };
-    let mut group = match join(&mut ctx, config).await {
-        Some(group) => group,
-        None => return stopped(&ctx),
+    let group_id = ctx.group_id(&stage.name);
+    let Some(mut group) = join(
+        &mut ctx,
+        &group_id,
+        &plan.from,
+        Start::Earliest,
+        POLL_RECORDS,
+    )
+    .await
+    else {
+        return stopped(&ctx);
     };
     ctx.status.set_state(StageState::Running);
     info!(pipeline = %ctx.pipeline, stage = %stage.id, version = %current.version, "transform running");
@@ -102,7 +101,7 @@ pub async fn run(
                 }
             }
         }
-        let records = match group.poll_max(POLL_RECORDS).await {
+        let records = match group.poll(POLL_RECORDS).await {
             Ok(records) => records,
             Err(error) => {
                 ctx.status.error(format!("reading {}: {error}", plan.from));
@@ -112,7 +111,7 @@ pub async fn run(
                 continue;
             }
         };
-        update_lag(&ctx, &group);
+        ctx.status.set_lag(group.lag());
         if records.is_empty() {
             continue;
         }
@@ -268,14 +267,24 @@ async fn process_run(
 }
 
 /// Joins the stage's group, retrying until it works or the stage stops.
-pub async fn join(ctx: &mut StageContext, config: GroupConfig) -> Option<GroupConsumer> {
+pub async fn join(
+    ctx: &mut StageContext,
+    group_id: &str,
+    topic: &str,
+    start: Start,
+    poll_records: usize,
+) -> Option<GroupReader> {
     let mut backoff = Backoff::default();
     loop {
-        match GroupConsumer::join(ctx.backbone.cluster.clone(), config.clone()).await {
+        match ctx
+            .backbone
+            .join(group_id, topic, start, poll_records)
+            .await
+        {
             Ok(group) => return Some(group),
             Err(error) => {
                 ctx.status
-                    .error(format!("joining group {}: {error}", config.group_id));
+                    .error(format!("joining group {group_id}: {error}"));
                 ctx.status.set_state(StageState::Retrying);
                 if ctx.sleep(backoff.delay()).await {
                     return None;
@@ -283,20 +292,6 @@ pub async fn join(ctx: &mut StageContext, config: GroupConfig) -> Option<GroupCo
             }
         }
     }
-}
-
-/// Lag: records between the group's positions and the partitions' ends.
-pub fn update_lag(ctx: &StageContext, group: &GroupConsumer) {
-    let consumer = group.consumer();
-    let mut lag = 0;
-    for (topic, partition, position) in consumer.positions() {
-        if let Some(high) = consumer.high_watermark(&topic, partition) {
-            if high >= 0 {
-                lag += (high - position).max(0);
-            }
-        }
-    }
-    ctx.status.set_lag(lag);
 }
 
 fn fail(ctx: &StageContext, error: String) {
