@@ -417,6 +417,25 @@ grants = {{ files = "{io_dir}" }}
         assert stage["state"] == "running"
         write_events(io_dir / "in.jsonl", 100, 200)
         wait_until(lambda: line_count(io_dir / "out.jsonl") >= 200, 60, "records after the refused version")
+
+        # A component that loads but whose `init` refuses the stage's config
+        # (filter needs a predicate): refused at the swap, the old one runs on.
+        temp = plugins / "clean.wasm.tmp"
+        temp.write_bytes((COMPONENTS / "filter.wasm").read_bytes())
+        os.replace(temp, plugin)
+
+        def refused():
+            stage = {s["id"]: s for s in status(sluice_binary, sluice, "clicks")["stages"]}["transform:clean"]
+            message = (stage["last_error"] or {}).get("message", "")
+            return stage if "new version refused, old one kept" in message else None
+
+        stage = wait_until(refused, 30, "the init failure to be reported", interval_s=0.3)
+        assert "filter: config must have exactly one of" in stage["last_error"]["message"]
+        assert stage["version"] == version
+        write_events(io_dir / "in.jsonl", 200, 300)
+        wait_until(lambda: line_count(io_dir / "out.jsonl") >= 300, 60, "records after the refused init")
+        ids = [line["value"]["id"] for line in read_lines(io_dir / "out.jsonl")]
+        assert sorted(ids) == list(range(300))
     finally:
         if sluice.started:
             sluice.stop()
@@ -485,6 +504,66 @@ grants = {{ files = "{io_dir}" }}
         time.sleep(0.5)
         ids = [line["value"]["id"] for line in read_lines(io_dir / "a.jsonl")]
         assert sorted(ids) == list(range(2_000)), "sink a lost or repeated records across its removal"
+    finally:
+        if sluice.started:
+            sluice.stop()
+
+
+def test_a_slow_sink_falls_behind_without_slowing_ingest_or_other_sinks(sluice_binary: Path, tmp_path: Path):
+    io_dir = tmp_path / "io"
+    io_dir.mkdir()
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    (pipelines / "clicks.toml").write_text(
+        f"""
+[topics.events]
+partitions = 2
+
+[sources.input]
+connector = "file"
+topic = "events"
+config = {{ path = "in.txt", format = "lines" }}
+grants = {{ files = "{io_dir}" }}
+
+[sinks.fast]
+connector = "file"
+from = "events"
+config = {{ path = "fast.jsonl" }}
+grants = {{ files = "{io_dir}" }}
+
+# A downstream store that takes 400 ms per flush.
+[sinks.slow]
+connector = "{COMPONENTS / 'probe-sink.wasm'}"
+from = "events"
+config = {{ path = "slow.jsonl", flush_delay_ms = 400 }}
+grants = {{ files = "{io_dir}" }}
+"""
+    )
+    records = 30_000
+    lines = [f"click-{i}" for i in range(records)]
+    lines[123] = "reject"  # the slow sink refuses this one: it goes to the dead-letter topic
+    (io_dir / "in.txt").write_text("\n".join(lines) + "\n")
+    sluice = start_sluice(sluice_binary, tmp_path, pipelines)
+    try:
+        wait_until(lambda: line_count(io_dir / "fast.jsonl") >= records, 60, "the fast sink to get every record")
+        stages = {s["id"]: s for s in status(sluice_binary, sluice, "clicks")["stages"]}
+        assert stages["source:input"]["records_out"] == records
+        slow_so_far = line_count(io_dir / "slow.jsonl")
+        assert slow_so_far < records - 1, "the slow sink kept up; nothing was slow"
+        wait_until(
+            lambda: ({s["id"]: s for s in status(sluice_binary, sluice, "clicks")["stages"]}["sink:slow"]["lag"] or 0) > 0,
+            10,
+            "the slow sink's lag to show",
+            interval_s=0.1,
+        )
+        wait_until(lambda: line_count(io_dir / "slow.jsonl") >= records - 1, 180, "the slow sink to catch up", interval_s=1)
+        letters = consume_json(sluice_binary, sluice, "clicks.dlq", 1)
+        headers = letters[0]["headers"]
+        headers = dict((h["key"], h["value"]) for h in headers) if isinstance(headers, list) else headers
+        assert letters[0]["value"] == "reject"
+        assert headers["sluice.error"] == "rejected by request"
+        assert headers["sluice.stage"] == "sink:slow"
+        print(f"fast sink done while the slow one had {slow_so_far} of {records}")
     finally:
         if sluice.started:
             sluice.stop()

@@ -1,10 +1,12 @@
 //! `probe-sink`: a sink for tests of the host's `sink` world.
 //!
-//! Config: `{"path": "out.jsonl"}` (relative to the `files` grant). `write`
-//! buffers one JSON line per record (`{"value", "topic", "partition",
-//! "offset"}`) and rejects records whose value is `reject` with the reason
-//! `rejected by request`; `flush` appends the buffered lines to the file
-//! through the `files` import, so nothing reaches the file before a flush.
+//! Config: `{"path": "out.jsonl", "flush_delay_ms": N}` (path relative to
+//! the `files` grant; the delay optional). `write` buffers one JSON line
+//! per record (`{"value", "topic", "partition", "offset"}`) and rejects
+//! records whose value is `reject` with the reason `rejected by request`;
+//! `flush` first sleeps `flush_delay_ms` (a slow downstream store), then
+//! appends the buffered lines to the file through the `files` import, so
+//! nothing reaches the file before a flush.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -15,10 +17,13 @@ use sluice_guest::{Error, Record, Rejected, Sink};
 #[serde(deny_unknown_fields)]
 struct Config {
     path: String,
+    #[serde(default)]
+    flush_delay_ms: u64,
 }
 
 struct Lines {
     path: String,
+    flush_delay: std::time::Duration,
     pending: Vec<String>,
 }
 
@@ -28,6 +33,7 @@ impl Sink for Lines {
             .map_err(|e| Error::invalid_config(format!("probe-sink: {e}")))?;
         Ok(Lines {
             path: config.path,
+            flush_delay: std::time::Duration::from_millis(config.flush_delay_ms),
             pending: Vec::new(),
         })
     }
@@ -62,16 +68,15 @@ impl Sink for Lines {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let mut contents = match files::read(&self.path) {
-            Ok(existing) => existing,
-            Err(error) if error.message.starts_with("not found:") => Vec::new(),
-            Err(error) => return Err(error),
-        };
-        for line in self.pending.drain(..) {
+        std::thread::sleep(self.flush_delay);
+        let mut contents = Vec::new();
+        for line in &self.pending {
             contents.extend_from_slice(line.as_bytes());
             contents.push(b'\n');
         }
-        files::write(&self.path, &contents)
+        files::append(&self.path, &contents)?;
+        self.pending.clear();
+        Ok(())
     }
 }
 
