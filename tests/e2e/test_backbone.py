@@ -138,3 +138,103 @@ def test_two_workers_share_partitions_and_survive_one_killed(sluice_binary: Path
             if worker.started:
                 worker.stop()
         cluster.stop()
+
+
+def stage_state(binary: Path, worker: BrokerProcess, pipeline: str, stage: str) -> str:
+    result = subprocess.run(
+        [str(binary), "pipeline", "status", pipeline, "--json", "--http", f"127.0.0.1:{worker.http_port}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    return {s["id"]: s for s in json.loads(result.stdout)["stages"]}[stage]["state"]
+
+
+def test_one_worker_runs_a_source_and_another_takes_it_over(sluice_binary: Path, tmp_path: Path):
+    for name in ("file-source", "file-sink"):
+        if not (COMPONENTS / f"{name}.wasm").is_file():
+            pytest.fail(f"{COMPONENTS}/{name}.wasm is missing: run `cargo xtask wasm`", pytrace=False)
+    cluster = BrokerProcess(sluice_binary, tmp_path / "cluster")
+    cluster.start()
+    workers = []
+    try:
+        shared = tmp_path / "shared"
+        shared.mkdir()
+        pipelines = tmp_path / "pipelines"
+        pipelines.mkdir()
+        (pipelines / "clicks.toml").write_text(
+            f"""
+name = "clicks"
+
+[topics.clicks]
+partitions = 2
+
+[sources.input]
+connector = "file"
+topic = "clicks"
+config = {{ path = "in.jsonl", key = "id" }}
+grants = {{ files = "{shared}" }}
+
+[sinks.store]
+connector = "file"
+from = "clicks"
+config = {{ path = "out.jsonl" }}
+grants = {{ files = "${{env:SLUICE_TEST_OUT}}" }}
+"""
+        )
+        with open(shared / "in.jsonl", "w") as f:
+            for i in range(20_000):
+                f.write(json.dumps({"id": i}) + "\n")
+        outs = []
+        for n in range(2):
+            out_dir = tmp_path / f"out-{n}"
+            out_dir.mkdir()
+            outs.append(out_dir / "out.jsonl")
+            worker = BrokerProcess(
+                sluice_binary,
+                tmp_path / f"worker-{n}",
+                extra_args=(
+                    "--backbone",
+                    cluster.bootstrap,
+                    "--pipelines",
+                    str(pipelines),
+                    "--components",
+                    str(COMPONENTS),
+                ),
+            )
+            os.environ["SLUICE_TEST_OUT"] = str(out_dir)
+            worker.start()
+            workers.append(worker)
+        del os.environ["SLUICE_TEST_OUT"]
+
+        wait_until(lambda: set(ids_in(*outs)) >= set(range(20_000)), 120, "the first 20,000 records", interval_s=0.5)
+        time.sleep(1)
+        # One worker ran the source: every record was read once.
+        assert len(ids_in(*outs)) == 20_000, "both workers read the file"
+        states = [stage_state(sluice_binary, w, "clicks", "source:input") for w in workers]
+        assert sorted(states) == ["running", "standby"], states
+        holder = states.index("running")
+
+        workers[holder].kill()
+        with open(shared / "in.jsonl", "a") as f:
+            for i in range(20_000, 40_000):
+                f.write(json.dumps({"id": i}) + "\n")
+        wait_until(
+            lambda: set(ids_in(*outs)) >= set(range(40_000)),
+            120,
+            "the other worker to take the source over and deliver all 40,000 records",
+            interval_s=0.5,
+        )
+        survivor = workers[1 - holder]
+        assert stage_state(sluice_binary, survivor, "clicks", "source:input") == "running"
+        ids = ids_in(*outs)
+        # It resumed from the checkpoint saved in the cluster, not from the
+        # start of the file: at most a batch in flight is read twice.
+        assert len(ids) - 40_000 < 5_000, f"{len(ids) - 40_000} records read twice"
+        print(f"{len(ids) - 40_000} records read twice after the takeover")
+    finally:
+        for worker in workers:
+            if worker.started:
+                worker.stop()
+        cluster.stop()

@@ -412,7 +412,7 @@ fn live_line(reports: &[PipelineReport], filtering: &BTreeSet<String>) -> String
                         _ => {}
                     }
                     if stage.state != StageState::Running {
-                        part.push_str(&format!(" [{}]", state_name(stage.state)));
+                        part.push_str(&format!(" [{}]", stage.state.name()));
                     }
                     part
                 })
@@ -428,16 +428,6 @@ fn flow_rank(id: &str) -> u8 {
         Some("source") => 0,
         Some("transform") => 1,
         _ => 2,
-    }
-}
-
-fn state_name(state: StageState) -> &'static str {
-    match state {
-        StageState::Starting => "starting",
-        StageState::Running => "running",
-        StageState::Retrying => "retrying",
-        StageState::Failed => "failed",
-        StageState::Stopped => "stopped",
     }
 }
 

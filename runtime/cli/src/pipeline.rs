@@ -197,7 +197,7 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     for stage in &report.stages {
         table.row(vec![
             stage.id.clone(),
-            state_name(stage.state).into(),
+            stage.state.name().into(),
             stage.version.clone(),
             count(stage.records_in as i64),
             count(stage.records_out as i64),
@@ -213,16 +213,6 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn state_name(state: StageState) -> &'static str {
-    match state {
-        StageState::Starting => "starting",
-        StageState::Running => "running",
-        StageState::Retrying => "retrying",
-        StageState::Failed => "failed",
-        StageState::Stopped => "stopped",
-    }
 }
 
 fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {

@@ -17,7 +17,7 @@ use sluice_client::{
 };
 use sluice_types::{Record, RecordHeader, Timestamp};
 
-use super::kafka::{KafkaBackbone, KafkaGroup};
+use super::kafka::{KafkaBackbone, KafkaGroup, KafkaLease};
 use crate::plan::{Start, TopicPlan};
 
 /// A connection to the backbone shared by every stage of every pipeline.
@@ -105,6 +105,15 @@ impl Backbone {
         match self {
             Backbone::Native(native) => native.append_all(records).await.map_err(|e| e.to_string()),
             Backbone::Kafka(kafka) => kafka.append_all(records).await,
+        }
+    }
+
+    /// A source's lease and checkpoint store in the cluster when workers
+    /// share an external one; `None` on the embedded broker (one worker).
+    pub fn lease(&self, group_id: &str) -> Option<Result<KafkaLease, String>> {
+        match self {
+            Backbone::Native(_) => None,
+            Backbone::Kafka(kafka) => Some(kafka.lease(group_id)),
         }
     }
 

@@ -53,6 +53,47 @@ impl CheckpointFile {
     }
 }
 
+/// Where a source's checkpoint lives, and whether this worker may run it.
+pub enum Checkpoints {
+    /// One worker (the embedded broker): a file on its disk.
+    Local(CheckpointFile),
+    /// Workers sharing an external cluster: a lease and the checkpoint in
+    /// the cluster (see [`super::kafka::KafkaLease`]).
+    Leased(super::kafka::KafkaLease),
+}
+
+impl Checkpoints {
+    /// True while this worker may run the source.
+    pub async fn held(&mut self) -> bool {
+        match self {
+            Checkpoints::Local(_) => true,
+            Checkpoints::Leased(lease) => lease.held().await,
+        }
+    }
+
+    /// # Errors
+    /// The checkpoint cannot be read.
+    pub fn load(&self) -> Result<Option<Vec<u8>>, String> {
+        match self {
+            Checkpoints::Local(file) => file
+                .load()
+                .map_err(|e| format!("reading {}: {e}", file.path().display())),
+            Checkpoints::Leased(lease) => lease.checkpoint(),
+        }
+    }
+
+    /// # Errors
+    /// The checkpoint could not be saved (or the lease was lost).
+    pub fn save(&self, checkpoint: &[u8]) -> Result<(), String> {
+        match self {
+            Checkpoints::Local(file) => file
+                .save(checkpoint)
+                .map_err(|e| format!("saving the checkpoint {}: {e}", file.path().display())),
+            Checkpoints::Leased(lease) => lease.save(checkpoint),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

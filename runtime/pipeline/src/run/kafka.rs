@@ -293,3 +293,87 @@ impl KafkaGroup {
         committed
     }
 }
+
+/// Which worker runs a source, and the source's checkpoint, kept in the
+/// cluster: the member of the group `<pipeline>.<source>` that is assigned
+/// the one partition of [`LEASE_TOPIC`] runs the source, and the
+/// checkpoint is that group's committed offset metadata (hex). A commit
+/// from a member that lost the partition in a rebalance is refused, so
+/// two workers never both advance one source.
+pub struct KafkaLease {
+    consumer: StreamConsumer,
+}
+
+/// The one-partition topic whose partition the sources' groups share out.
+pub const LEASE_TOPIC: &str = "_sluice-source-leases";
+
+impl KafkaBackbone {
+    /// Joins the lease group `group_id`.
+    pub fn lease(&self, group_id: &str) -> Result<KafkaLease, String> {
+        let consumer: StreamConsumer = config(&self.brokers)
+            .set("group.id", group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            .set("partition.assignment.strategy", "range")
+            .create()
+            .map_err(|e| e.to_string())?;
+        consumer
+            .subscribe(&[LEASE_TOPIC])
+            .map_err(|e| e.to_string())?;
+        Ok(KafkaLease { consumer })
+    }
+}
+
+impl KafkaLease {
+    /// Serves the group's rebalances; true while this worker holds the
+    /// lease.
+    pub async fn held(&mut self) -> bool {
+        // Nothing is ever written to the lease topic: polling only lets
+        // librdkafka run the group protocol.
+        let _ = tokio::time::timeout(Duration::from_millis(10), self.consumer.recv()).await;
+        self.consumer
+            .assignment()
+            .is_ok_and(|assignment| assignment.count() > 0)
+    }
+
+    /// The checkpoint the last holder saved.
+    pub fn checkpoint(&self) -> Result<Option<Vec<u8>>, String> {
+        let committed =
+            block_in_place(|| self.consumer.committed(CALL_TIMEOUT)).map_err(|e| e.to_string())?;
+        let Some(element) = committed.find_partition(LEASE_TOPIC, 0) else {
+            return Ok(None);
+        };
+        let metadata = element.metadata();
+        if metadata.is_empty() {
+            return Ok(None);
+        }
+        decode_hex(metadata)
+            .map(Some)
+            .ok_or_else(|| format!("the saved checkpoint is not hex: {metadata:?}"))
+    }
+
+    /// Saves the checkpoint; refused when this worker no longer holds the
+    /// lease.
+    pub fn save(&self, checkpoint: &[u8]) -> Result<(), String> {
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(LEASE_TOPIC, 0, Offset::Offset(0))
+            .map_err(|e| e.to_string())?;
+        let hex: String = checkpoint.iter().map(|b| format!("{b:02x}")).collect();
+        if let Some(mut element) = list.find_partition(LEASE_TOPIC, 0) {
+            element.set_metadata(hex);
+        }
+        block_in_place(|| self.consumer.commit(&list, CommitMode::Sync)).map_err(|e| e.to_string())
+    }
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}

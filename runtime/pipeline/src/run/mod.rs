@@ -218,6 +218,13 @@ impl Engine {
             partitions: 1,
             configs: Vec::new(),
         });
+        if matches!(*self.backbone, Backbone::Kafka(_)) && !plan.sources.is_empty() {
+            topics.push(TopicPlan {
+                name: kafka::LEASE_TOPIC.into(),
+                partitions: 1,
+                configs: Vec::new(),
+            });
+        }
         for topic in &topics {
             if let Err(error) = self.backbone.ensure_topic(topic).await {
                 let error = format!("creating topic {}: {error}", topic.name);

@@ -4,6 +4,12 @@
 //!
 //! A crash between the append and the checkpoint re-reads that batch on
 //! restart (at-least-once); a checkpoint never runs ahead of the log.
+//!
+//! On the embedded broker the checkpoint is a file of this worker. Workers
+//! sharing an external cluster hold a lease per source instead (see
+//! [`super::kafka::KafkaLease`]): one of them runs it, the others stand by,
+//! and the checkpoint lives in the cluster, so whoever takes over resumes
+//! where the last holder saved.
 
 use std::time::Duration;
 
@@ -12,7 +18,7 @@ use sluice_wasm_host::{GuestErrorKind, SourceInstance, StageError};
 use tracing::{info, warn};
 
 use super::backbone::Outgoing;
-use super::checkpoint::CheckpointFile;
+use super::checkpoint::{CheckpointFile, Checkpoints};
 use super::stage::{decide, version, Backoff, Next, StageContext};
 use super::status::StageState;
 use crate::plan::SourcePlan;
@@ -33,43 +39,107 @@ pub async fn run(mut ctx: StageContext, plan: SourcePlan) {
         Ok(grants) => grants,
         Err(error) => return fail(&ctx, error),
     };
-    let checkpoints = CheckpointFile::new(&ctx.state_dir, &ctx.pipeline, &stage.name);
+    let mut checkpoints = match ctx.backbone.lease(&ctx.group_id(&stage.name)) {
+        None => Checkpoints::Local(CheckpointFile::new(
+            &ctx.state_dir,
+            &ctx.pipeline,
+            &stage.name,
+        )),
+        Some(Ok(lease)) => Checkpoints::Leased(lease),
+        Some(Err(error)) => {
+            return fail(&ctx, format!("joining the source's lease group: {error}"))
+        }
+    };
     let mut instance = SourceInstance::new(component, &stage.id, stage.limits, grants);
+    // Each turn: wait for the lease (always held with one worker), open at
+    // the saved checkpoint, run until stopped or the lease moves on.
+    while !ctx.stopping() {
+        if !checkpoints.held().await {
+            ctx.status.set_state(StageState::Standby);
+            if ctx.sleep(STANDBY).await {
+                break;
+            }
+            continue;
+        }
+        match open(&mut ctx, &plan, &mut instance, &checkpoints).await {
+            Opened::Yes => {}
+            Opened::Failed => return,
+            Opened::Stopped => break,
+        }
+        ctx.status.set_state(StageState::Running);
+        info!(pipeline = %ctx.pipeline, stage = %stage.id, "source running");
+        if !run_source(&mut ctx, &plan, &mut instance, &mut checkpoints).await {
+            return;
+        }
+    }
+    stopped(&ctx)
+}
 
-    // Open, retrying while the outside system is unavailable.
+/// Wait between checks of a lease another worker holds.
+const STANDBY: Duration = Duration::from_millis(500);
+
+enum Opened {
+    Yes,
+    Failed,
+    Stopped,
+}
+
+/// Opens the source at its saved checkpoint, retrying while the outside
+/// system is unavailable.
+async fn open(
+    ctx: &mut StageContext,
+    plan: &SourcePlan,
+    instance: &mut SourceInstance,
+    checkpoints: &Checkpoints,
+) -> Opened {
+    let stage = &plan.stage;
     let mut backoff = Backoff::default();
     loop {
         let checkpoint = match checkpoints.load() {
             Ok(checkpoint) => checkpoint,
             Err(error) => {
-                return fail(
-                    &ctx,
-                    format!("reading {}: {error}", checkpoints.path().display()),
-                )
+                fail(ctx, error);
+                return Opened::Failed;
             }
         };
         match instance.open(&stage.config_json, checkpoint).await {
-            Ok(()) => break,
+            Ok(()) => return Opened::Yes,
             Err(StageError::Guest {
                 kind: GuestErrorKind::InvalidConfig,
                 message,
                 ..
-            }) => return fail(&ctx, format!("{}: invalid config: {message}", stage.id)),
+            }) => {
+                fail(ctx, format!("{}: invalid config: {message}", stage.id));
+                return Opened::Failed;
+            }
             Err(error) => {
                 ctx.status.error(error.to_string());
                 ctx.status.set_state(StageState::Retrying);
                 if ctx.sleep(backoff.delay()).await {
-                    return stopped(&ctx);
+                    return Opened::Stopped;
                 }
             }
         }
     }
-    ctx.status.set_state(StageState::Running);
-    info!(pipeline = %ctx.pipeline, stage = %stage.id, "source running");
+}
 
+/// Polls and appends until the stage stops (true) or fails (false); also
+/// returns true, without stopping the stage, when the lease moved to
+/// another worker.
+async fn run_source(
+    ctx: &mut StageContext,
+    plan: &SourcePlan,
+    instance: &mut SourceInstance,
+    checkpoints: &mut Checkpoints,
+) -> bool {
+    let stage = &plan.stage;
     let mut attempt = 0;
-    backoff.reset();
+    let mut backoff = Backoff::default();
     while !ctx.stopping() {
+        if !checkpoints.held().await {
+            info!(pipeline = %ctx.pipeline, stage = %stage.id, "lease moved to another worker; standing by");
+            return true;
+        }
         let batch = match instance.poll(POLL_RECORDS).await {
             Ok(batch) => {
                 attempt = 0;
@@ -80,7 +150,8 @@ pub async fn run(mut ctx: StageContext, plan: SourcePlan) {
                 warn!(pipeline = %ctx.pipeline, stage = %stage.id, %error, "poll failed");
                 attempt += 1;
                 if decide(&error, attempt - 1, stage.on_error) == Next::Stop {
-                    return fail(&ctx, error.to_string());
+                    fail(ctx, error.to_string());
+                    return false;
                 }
                 ctx.status.set_state(StageState::Retrying);
                 if ctx.sleep(backoff.delay()).await {
@@ -91,8 +162,8 @@ pub async fn run(mut ctx: StageContext, plan: SourcePlan) {
         };
         if batch.records.is_empty() {
             if let Some(checkpoint) = batch.checkpoint {
-                if !save(&mut ctx, &checkpoints, &mut instance, checkpoint).await {
-                    break;
+                if !save(ctx, checkpoints, instance, checkpoint).await {
+                    return true;
                 }
             }
             if ctx.sleep(IDLE).await {
@@ -125,7 +196,7 @@ pub async fn run(mut ctx: StageContext, plan: SourcePlan) {
                     ctx.status.set_state(StageState::Retrying);
                     if ctx.sleep(backoff.delay()).await {
                         // Not durable: the checkpoint stays where it was.
-                        return stopped(&ctx);
+                        return true;
                     }
                 }
             }
@@ -134,29 +205,27 @@ pub async fn run(mut ctx: StageContext, plan: SourcePlan) {
         ctx.status.set_state(StageState::Running);
         ctx.status.records_out(count);
         if let Some(checkpoint) = batch.checkpoint {
-            if !save(&mut ctx, &checkpoints, &mut instance, checkpoint).await {
-                break;
+            if !save(ctx, checkpoints, instance, checkpoint).await {
+                return true;
             }
         }
     }
-    stopped(&ctx)
+    true
 }
 
 /// Saves the checkpoint durably, then tells the connector. False when the
-/// stage should stop.
+/// source should not go on: the stage is stopping, or the lease was lost
+/// (another worker resumes from the last saved checkpoint).
 async fn save(
     ctx: &mut StageContext,
-    checkpoints: &CheckpointFile,
+    checkpoints: &mut Checkpoints,
     instance: &mut SourceInstance,
     checkpoint: Vec<u8>,
 ) -> bool {
     let mut backoff = Backoff::default();
     while let Err(error) = checkpoints.save(&checkpoint) {
-        ctx.status.error(format!(
-            "saving the checkpoint {}: {error}",
-            checkpoints.path().display()
-        ));
-        if ctx.sleep(backoff.delay()).await {
+        ctx.status.error(error);
+        if !checkpoints.held().await || ctx.sleep(backoff.delay()).await {
             return false;
         }
     }

@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "kebab-case")]
 pub enum StageState {
     Starting,
+    /// Another worker holds this source's lease; this one takes over if
+    /// that worker goes away.
+    Standby,
     Running,
     /// Failing and retrying with backoff; the last error says why.
     Retrying,
@@ -23,6 +26,20 @@ pub enum StageState {
     /// start); the last error says why.
     Failed,
     Stopped,
+}
+
+impl StageState {
+    /// The word `pipeline status` prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            StageState::Starting => "starting",
+            StageState::Standby => "standby",
+            StageState::Running => "running",
+            StageState::Retrying => "retrying",
+            StageState::Failed => "failed",
+            StageState::Stopped => "stopped",
+        }
+    }
 }
 
 /// Live counters of one stage.
