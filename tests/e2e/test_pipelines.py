@@ -567,3 +567,54 @@ grants = {{ files = "{io_dir}" }}
     finally:
         if sluice.started:
             sluice.stop()
+
+
+def test_secret_values_stay_out_of_status_and_logs(sluice_binary: Path, tmp_path: Path):
+    secret = "hunter2-very-secret"
+    io_dir = tmp_path / "io"
+    io_dir.mkdir()
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    # The sink's path holds the secret and leaves the granted directory,
+    # so every flush fails with an error that quotes the path.
+    (pipelines / "clicks.toml").write_text(
+        f"""
+[topics.events]
+
+[sources.input]
+connector = "file"
+topic = "events"
+config = {{ path = "in.jsonl" }}
+grants = {{ files = "{io_dir}", secrets = {{ token = "${{env:SLUICE_TEST_SECRET}}" }} }}
+
+[sinks.out]
+connector = "file"
+from = "events"
+config = {{ path = "../${{env:SLUICE_TEST_SECRET}}.jsonl" }}
+grants = {{ files = "{io_dir}" }}
+"""
+    )
+    write_events(io_dir / "in.jsonl", 0, 10)
+    os.environ["SLUICE_TEST_SECRET"] = secret
+    try:
+        sluice = start_sluice(sluice_binary, tmp_path, pipelines)
+    finally:
+        del os.environ["SLUICE_TEST_SECRET"]
+    try:
+        def sink_error():
+            stage = {s["id"]: s for s in status(sluice_binary, sluice, "clicks")["stages"]}["sink:out"]
+            return (stage["last_error"] or {}).get("message")
+
+        message = wait_until(sink_error, 30, "the sink's error", interval_s=0.3)
+        assert "***" in message, message
+        result = subprocess.run(
+            [str(sluice_binary), "pipeline", "status", "clicks", "--http", f"127.0.0.1:{sluice.http_port}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert secret not in result.stdout + result.stderr
+        assert "***" in result.stdout
+    finally:
+        sluice.stop()
+    assert secret not in sluice.log_tail(lines=100_000)

@@ -164,6 +164,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             state_dir: args.data.join("pipelines"),
             range,
             stop: stop_rx,
+            secrets: plan.secrets.clone(),
         };
         let bar = bar.clone();
         // The first report comes before anything is read: the rate counts

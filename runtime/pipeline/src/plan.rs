@@ -26,6 +26,9 @@ pub struct Plan {
     pub sources: Vec<SourcePlan>,
     pub transforms: Vec<TransformPlan>,
     pub sinks: Vec<SinkPlan>,
+    /// Every value an `${env:NAME}` reference was replaced with: the
+    /// engine blanks them out of errors before they reach status or logs.
+    pub secrets: Vec<String>,
 }
 
 impl Plan {
@@ -171,6 +174,7 @@ pub fn plan(
         file,
         components_dir,
         lookup,
+        used: std::cell::RefCell::new(Vec::new()),
     };
     let mut topics = Vec::new();
     for (topic, spec) in &spec.topics {
@@ -283,6 +287,7 @@ pub fn plan(
         sources,
         transforms,
         sinks,
+        secrets: planner.used.into_inner(),
     })
 }
 
@@ -290,6 +295,8 @@ struct Planner<'a> {
     file: &'a PipelineFile,
     components_dir: &'a Path,
     lookup: &'a dyn Fn(&str) -> Option<String>,
+    /// The values `${env:NAME}` references resolved to.
+    used: std::cell::RefCell<Vec<String>>,
 }
 
 impl Planner<'_> {
@@ -349,7 +356,11 @@ impl Planner<'_> {
     }
 
     fn resolve(&self, text: &str) -> Result<String, String> {
-        crate::env::resolve(text, |name| (self.lookup)(name))
+        crate::env::resolve(text, |name| {
+            let value = (self.lookup)(name)?;
+            self.used.borrow_mut().push(value.clone());
+            Some(value)
+        })
     }
 
     fn resolve_json(&self, value: &mut serde_json::Value) -> Result<(), String> {

@@ -264,7 +264,10 @@ impl Engine {
             if let Some(running) = loaded.stages.get_mut(&id) {
                 if running.kind == kind && running.digests == digests {
                     continue;
-                } else if running.kind == kind && running.swap.is_some() {
+                } else if running.kind == kind
+                    && running.swap.is_some()
+                    && !running.task.is_finished()
+                {
                     // Only the plugin's file changed: swap between batches.
                     let path = kind.stage().component.clone();
                     let wasm = self.wasm.clone();
@@ -292,20 +295,26 @@ impl Engine {
                 info!(pipeline = %plan.name, stage = %id, "stage changed; restarting it");
                 stop(running).await;
             }
-            let running = self.start(&plan.name, kind, digests);
+            let running = self.start(&plan.name, kind, digests, plan.secrets.clone());
             loaded.stages.insert(id, running);
         }
         loaded.plan = Some(plan);
     }
 
-    fn start(&self, pipeline: &str, kind: StageKind, digests: Vec<String>) -> Running {
+    fn start(
+        &self,
+        pipeline: &str,
+        kind: StageKind,
+        digests: Vec<String>,
+        secrets: Vec<String>,
+    ) -> Running {
         let stage = kind.stage();
         let component = stage
             .component
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let status = status::StageStatus::new(&stage.id, component);
+        let status = status::StageStatus::new(&stage.id, component, secrets);
         let (stop, stop_rx) = channel::channel(false);
         let ctx = stage::StageContext {
             pipeline: pipeline.to_string(),

@@ -152,6 +152,8 @@ pub struct ReplayJob {
     pub range: ReplayRange,
     /// Set to true to stop after the poll being delivered.
     pub stop: watch::Receiver<bool>,
+    /// Values to blank out of errors (the plan's `secrets`).
+    pub secrets: Vec<String>,
 }
 
 /// One partition's share of the range: offsets `start..end`.
@@ -263,7 +265,7 @@ pub async fn replay(
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let status = StageStatus::new(&plan.stage.id, component);
+    let status = StageStatus::new(&plan.stage.id, component, job.secrets.clone());
     let mut ctx = StageContext {
         pipeline: job.pipeline.clone(),
         backbone: job.backbone.clone(),

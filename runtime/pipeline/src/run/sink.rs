@@ -279,7 +279,7 @@ async fn deliver(
                             return Err(Outcome::Stop);
                         }
                         Next::DeadLetter => {
-                            let message = error.to_string();
+                            let message = ctx.status.redact(error.to_string());
                             let (name, digest) =
                                 versioned.version.split_once('@').unwrap_or_default();
                             let failure = Failure {
@@ -323,8 +323,9 @@ async fn deliver(
                         continue;
                     };
                     written -= 1;
+                    let reason = ctx.status.redact(refused.reason);
                     let failure = Failure {
-                        error: &refused.reason,
+                        error: &reason,
                         stage: &plan.stage.id,
                         component: name,
                         version: digest,
@@ -356,7 +357,7 @@ async fn deliver(
                         return Err(Outcome::Stop);
                     }
                     Next::DeadLetter => {
-                        let message = error.to_string();
+                        let message = ctx.status.redact(error.to_string());
                         let failure = Failure {
                             error: &message,
                             stage: &plan.stage.id,
@@ -395,8 +396,8 @@ async fn rewrite(
 }
 
 fn fail(ctx: &StageContext, error: String) {
+    let error = ctx.status.note(error);
     warn!(pipeline = %ctx.pipeline, stage = %ctx.status.id, %error, "stage failed");
-    ctx.status.error(error);
     ctx.status.set_state(StageState::Failed);
 }
 

@@ -146,8 +146,8 @@ async fn run_source(
                 batch
             }
             Err(error) => {
-                ctx.status.error(error.to_string());
-                warn!(pipeline = %ctx.pipeline, stage = %stage.id, %error, "poll failed");
+                let message = ctx.status.note(error.to_string());
+                warn!(pipeline = %ctx.pipeline, stage = %stage.id, error = %message, "poll failed");
                 attempt += 1;
                 if decide(&error, attempt - 1, stage.on_error) == Next::Stop {
                     fail(ctx, error.to_string());
@@ -238,8 +238,8 @@ async fn save(
 }
 
 fn fail(ctx: &StageContext, error: String) {
+    let error = ctx.status.note(error);
     warn!(pipeline = %ctx.pipeline, stage = %ctx.status.id, %error, "stage failed");
-    ctx.status.error(error);
     ctx.status.set_state(StageState::Failed);
 }
 

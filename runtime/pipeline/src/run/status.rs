@@ -57,6 +57,8 @@ pub struct StageStatus {
     /// Records between the stage's position and the end of its topic;
     /// -1 where it does not apply (sources).
     lag: AtomicI64,
+    /// Secret values to blank out of error messages.
+    secrets: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -67,7 +69,13 @@ pub struct ErrorNote {
 }
 
 impl StageStatus {
-    pub fn new(id: impl Into<String>, component: impl Into<String>) -> Arc<StageStatus> {
+    /// A stage's status; error messages it keeps have every one of
+    /// `secrets` (of 4 bytes or more) replaced with `***`.
+    pub fn new(
+        id: impl Into<String>,
+        component: impl Into<String>,
+        secrets: Vec<String>,
+    ) -> Arc<StageStatus> {
         Arc::new(StageStatus {
             id: id.into(),
             component: component.into(),
@@ -79,6 +87,7 @@ impl StageStatus {
             errors: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
             lag: AtomicI64::new(-1),
+            secrets: secrets.into_iter().filter(|s| s.len() >= 4).collect(),
         })
     }
 
@@ -111,13 +120,31 @@ impl StageStatus {
         self.lag.store(lag, Ordering::Relaxed);
     }
 
-    /// Counts an error and keeps it as the last one.
+    /// Counts an error and keeps it as the last one (secrets blanked out).
     pub fn error(&self, message: impl Into<String>) {
+        self.note(message);
+    }
+
+    /// As [`StageStatus::error`], returning the message as kept: what may
+    /// be logged.
+    pub fn note(&self, message: impl Into<String>) -> String {
+        let message = self.redact(message.into());
         self.errors.fetch_add(1, Ordering::Relaxed);
         *self.last_error.lock().expect("status lock") = Some(ErrorNote {
-            message: message.into(),
+            message: message.clone(),
             at: now_ms(),
         });
+        message
+    }
+
+    /// `message` with the stage's secret values replaced with `***`.
+    pub fn redact(&self, mut message: String) -> String {
+        for secret in &self.secrets {
+            if message.contains(secret.as_str()) {
+                message = message.replace(secret.as_str(), "***");
+            }
+        }
+        message
     }
 
     pub fn report(&self) -> StageReport {

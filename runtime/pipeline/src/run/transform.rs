@@ -94,9 +94,10 @@ pub async fn run(
                         ctx.status.set_version(&current.version);
                     }
                     Err(error) => {
-                        warn!(pipeline = %ctx.pipeline, stage = %stage.id, %error, "new version refused; the old one keeps running");
-                        ctx.status
-                            .error(format!("new version refused, old one kept: {error}"));
+                        let error = ctx
+                            .status
+                            .note(format!("new version refused, old one kept: {error}"));
+                        warn!(pipeline = %ctx.pipeline, stage = %stage.id, %error, "the old version keeps running");
                     }
                 }
             }
@@ -183,7 +184,7 @@ async fn process_run(
                         return false;
                     }
                     Next::DeadLetter => {
-                        let message = error.to_string();
+                        let message = ctx.status.redact(error.to_string());
                         let failure = Failure {
                             error: &message,
                             stage: &stage.id,
@@ -295,8 +296,8 @@ pub async fn join(
 }
 
 fn fail(ctx: &StageContext, error: String) {
+    let error = ctx.status.note(error);
     warn!(pipeline = %ctx.pipeline, stage = %ctx.status.id, %error, "stage failed");
-    ctx.status.error(error);
     ctx.status.set_state(StageState::Failed);
 }
 

@@ -33,9 +33,16 @@ pub fn spawn(engine: Arc<Engine>) -> notify::Result<tokio::task::JoinHandle<()>>
         })?;
     let pipelines_dir = engine.config().pipelines_dir.clone();
     watcher.watch(&pipelines_dir, RecursiveMode::NonRecursive)?;
+    let mut watched: BTreeSet<PathBuf> = BTreeSet::new();
+    watched.insert(pipelines_dir);
+    // Bundled components: a file that was missing may appear.
+    let components_dir = engine.config().components_dir.clone();
+    if components_dir.is_dir() && watched.insert(components_dir.clone()) {
+        if let Err(error) = watcher.watch(&components_dir, RecursiveMode::NonRecursive) {
+            warn!(dir = %components_dir.display(), %error, "cannot watch");
+        }
+    }
     Ok(tokio::spawn(async move {
-        let mut watched: BTreeSet<PathBuf> = BTreeSet::new();
-        watched.insert(pipelines_dir);
         loop {
             // Watch the directories of every component in use (a component
             // replaced by rename is an event on its directory).
