@@ -3,6 +3,7 @@
 
 mod disk;
 mod log;
+mod pipeline;
 mod produce;
 mod transform;
 
@@ -30,6 +31,14 @@ pub enum BenchCommand {
     /// and 500,000 × 1 KiB. Needs target/wasm/{passthrough,filter}.wasm
     /// (`cargo xtask wasm`). Prints one line per case, with context on stderr.
     Transform(transform::TransformBenchArgs),
+    /// Pass records through whole pipelines on an in-process broker, file
+    /// to file: file source → topic → file sink, and the same with a
+    /// passthrough transform between two topics; next to a plain file copy.
+    ///
+    /// Without --records/--size it runs both standard cases: 1,000,000 × 100 B
+    /// and 200,000 × 1 KiB. Needs target/wasm/{file-source,file-sink,passthrough}.wasm
+    /// (`cargo xtask wasm`). Prints one line per case, with context on stderr.
+    Pipeline(pipeline::PipelineBenchArgs),
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -37,5 +46,6 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Log(args) => log::run(args),
         BenchCommand::Produce(args) => produce::run(args),
         BenchCommand::Transform(args) => transform::run(args),
+        BenchCommand::Pipeline(args) => pipeline::run(args),
     }
 }
