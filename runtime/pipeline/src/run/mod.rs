@@ -353,7 +353,16 @@ impl Engine {
                 name: loaded.name.clone(),
                 file: path.display().to_string(),
                 error: loaded.error.clone(),
-                stages: loaded.stages.values().map(|r| r.status.report()).collect(),
+                stages: {
+                    // In the order records flow: sources, transforms, sinks.
+                    let mut stages: Vec<&Running> = loaded.stages.values().collect();
+                    stages.sort_by_key(|r| match r.kind {
+                        StageKind::Source(_) => 0,
+                        StageKind::Transform(_) => 1,
+                        StageKind::Sink(_) => 2,
+                    });
+                    stages.iter().map(|r| r.status.report()).collect()
+                },
             })
             .collect();
         reports.sort_by(|a, b| a.name.cmp(&b.name));
