@@ -118,6 +118,23 @@ def test_two_workers_share_partitions_and_survive_one_killed(sluice_binary: Path
         # The workers have no log of their own: the topics live in the cluster.
         assert not (tmp_path / "worker-0" / "data" / "topics").exists()
 
+        # A sink added now that starts at a time: it gets exactly what comes
+        # after (librdkafka has no such start; Sluice seeks by ListOffsets).
+        since_ms = int(time.time() * 1000)
+        time.sleep(0.05)
+        (pipelines / "recent.toml").write_text(
+            f"""
+[sinks.recent]
+connector = "file"
+from = "orders-out"
+start = "@{since_ms}"
+config = {{ path = "recent.jsonl" }}
+grants = {{ files = "${{env:SLUICE_TEST_OUT}}" }}
+"""
+        )
+        recents = [out.parent / "recent.jsonl" for out in outs]
+        time.sleep(3)
+
         workers[0].kill()
         produce(sluice_binary, cluster.bootstrap, 20_000, 40_000)
         wait_until(
@@ -128,6 +145,8 @@ def test_two_workers_share_partitions_and_survive_one_killed(sluice_binary: Path
         )
         ids = ids_in(*outs)
         assert set(ids) == set(range(40_000))
+        wait_until(lambda: set(ids_in(*recents)) >= set(range(20_000, 40_000)), 60, "the sink started at a time")
+        assert min(ids_in(*recents)) >= 20_000, "the sink started at a time got older records"
         after_kill = ids_in(outs[1])
         # Produced after the kill: only the survivor can have delivered them.
         assert set(range(20_000, 40_000)) <= set(after_kill)

@@ -140,16 +140,12 @@ impl KafkaBackbone {
 
     /// Joins `group_id` reading `topic`.
     pub fn join(&self, group_id: &str, topic: &str, start: Start) -> Result<KafkaGroup, String> {
-        let reset =
-            match start {
-                Start::Earliest => "earliest",
-                Start::Latest => "latest",
-                Start::Timestamp(_) => return Err(
-                    "start = \"@TIMESTAMP\" is not supported against an external backbone yet; \
-                     use earliest or latest"
-                        .into(),
-                ),
-            };
+        let (reset, from_time) = match start {
+            Start::Earliest => ("earliest", None),
+            Start::Latest => ("latest", None),
+            // Found per partition at its first record (see `poll`).
+            Start::Timestamp(ms) => ("earliest", Some(ms)),
+        };
         let consumer: StreamConsumer = config(&self.brokers)
             .set("group.id", group_id)
             .set("enable.auto.commit", "false")
@@ -166,6 +162,8 @@ impl KafkaBackbone {
             positions: BTreeMap::new(),
             lag: -1,
             lag_at: None,
+            from_time,
+            first_offsets: BTreeMap::new(),
         })
     }
 }
@@ -177,9 +175,71 @@ pub struct KafkaGroup {
     positions: BTreeMap<(Arc<str>, i32), i64>,
     lag: i64,
     lag_at: Option<Instant>,
+    /// `start = "@TIMESTAMP"`: partitions the group never committed start
+    /// at the first record at or after this time.
+    from_time: Option<i64>,
+    /// Per partition seen, the first offset to deliver (0 when the group
+    /// had committed one: everything fetched counts).
+    first_offsets: BTreeMap<(Arc<str>, i32), i64>,
 }
 
 impl KafkaGroup {
+    /// For `start = "@TIMESTAMP"`: the first offset of the partition to
+    /// deliver, looked up the first time a record of it arrives. A partition
+    /// the group has committed starts there (librdkafka already did); one it
+    /// has not is moved to the first record at or after the time (the end
+    /// when there is none).
+    fn first_offset(
+        consumer: &StreamConsumer,
+        first_offsets: &mut BTreeMap<(Arc<str>, i32), i64>,
+        from_time: Option<i64>,
+        topic: &Arc<str>,
+        partition: i32,
+    ) -> Result<i64, String> {
+        let key = (topic.clone(), partition);
+        if let Some(first) = first_offsets.get(&key) {
+            return Ok(*first);
+        }
+        let Some(ms) = from_time else {
+            return Ok(0);
+        };
+        let mut asked = TopicPartitionList::new();
+        asked.add_partition(topic, partition);
+        let committed = block_in_place(|| consumer.committed_offsets(asked, CALL_TIMEOUT))
+            .map_err(|e| e.to_string())?;
+        let has_commit = committed
+            .find_partition(topic, partition)
+            .is_some_and(|e| matches!(e.offset(), Offset::Offset(o) if o >= 0));
+        let first = if has_commit {
+            0
+        } else {
+            let mut by_time = TopicPartitionList::new();
+            by_time
+                .add_partition_offset(topic, partition, Offset::Offset(ms))
+                .map_err(|e| e.to_string())?;
+            let found = block_in_place(|| consumer.offsets_for_times(by_time, CALL_TIMEOUT))
+                .map_err(|e| e.to_string())?;
+            let offset = match found.find_partition(topic, partition).map(|e| e.offset()) {
+                Some(Offset::Offset(offset)) if offset >= 0 => offset,
+                // No record at or after the time: start at the end.
+                _ => {
+                    let (_, high) = block_in_place(|| {
+                        consumer.fetch_watermarks(topic, partition, CALL_TIMEOUT)
+                    })
+                    .map_err(|e| e.to_string())?;
+                    high
+                }
+            };
+            block_in_place(|| {
+                consumer.seek(topic, partition, Offset::Offset(offset), CALL_TIMEOUT)
+            })
+            .map_err(|e| e.to_string())?;
+            offset
+        };
+        first_offsets.insert(key, first);
+        Ok(first)
+    }
+
     /// Up to `max` records, waiting at most `wait` for the first.
     pub async fn poll(
         &mut self,
@@ -195,6 +255,20 @@ impl KafkaGroup {
                 Ok(Ok(message)) => message,
             };
             let topic: Arc<str> = Arc::from(message.topic());
+            let (partition, offset) = (message.partition(), message.offset());
+            if self.from_time.is_some()
+                && offset
+                    < Self::first_offset(
+                        &self.consumer,
+                        &mut self.first_offsets,
+                        self.from_time,
+                        &topic,
+                        partition,
+                    )?
+            {
+                // Before the start time: fetched ahead of the seek.
+                continue;
+            }
             let headers = message
                 .headers()
                 .map(|headers| {
