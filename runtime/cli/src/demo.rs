@@ -344,26 +344,10 @@ async fn follow(
 
 /// Fails on a pipeline that did not start or a stage that stopped.
 fn check_health(reports: &[PipelineReport]) -> anyhow::Result<()> {
-    for report in reports {
-        if let Some(error) = &report.error {
-            bail!(
-                "pipeline {} ({}) did not start:\n{error}",
-                report.name,
-                report.file
-            );
-        }
-        for stage in &report.stages {
-            if stage.state == StageState::Failed {
-                let error = stage.last_error.as_ref().map_or("", |e| e.message.as_str());
-                bail!(
-                    "pipeline {}: stage {} failed: {error}",
-                    report.name,
-                    stage.id
-                );
-            }
-        }
+    match reports.iter().find_map(PipelineReport::failure) {
+        Some(failure) => bail!("{failure}"),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The ids (`pipeline/sink:name`) of the sinks with inline transforms,

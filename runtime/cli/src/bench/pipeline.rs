@@ -36,7 +36,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use sluice_broker::{BrokerConfig, RunningBroker};
-use sluice_pipeline::run::{Backbone, Engine, EngineConfig, PipelineReport, StageState};
+use sluice_pipeline::run::{Backbone, Engine, EngineConfig, PipelineReport};
 use sluice_wasm_host::WasmEngine;
 
 use super::disk::{run_dir, PROBE_RUNS};
@@ -461,26 +461,10 @@ async fn wait_for_sink(engine: &Engine, shape: Shape, records: u64) -> anyhow::R
 
 /// Fails on a pipeline that did not start or a stage that stopped.
 fn check_health(reports: &[PipelineReport]) -> anyhow::Result<()> {
-    for report in reports {
-        if let Some(error) = &report.error {
-            bail!(
-                "pipeline {} ({}) did not start:\n{error}",
-                report.name,
-                report.file
-            );
-        }
-        for stage in &report.stages {
-            if stage.state == StageState::Failed {
-                let error = stage.last_error.as_ref().map_or("", |e| e.message.as_str());
-                bail!(
-                    "pipeline {}: stage {} failed: {error}",
-                    report.name,
-                    stage.id
-                );
-            }
-        }
+    match reports.iter().find_map(PipelineReport::failure) {
+        Some(failure) => bail!("{failure}"),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// `source:input 0 in 1000 out, sink:output 800 in 800 out (lag 200)`.

@@ -21,6 +21,19 @@ pub struct Failure<'a> {
     pub version: &'a str,
 }
 
+impl<'a> Failure<'a> {
+    /// `version` is the stage's `NAME@DIGEST12` (see `stage::version`).
+    pub fn new(error: &'a str, stage: &'a str, version: &'a str) -> Failure<'a> {
+        let (component, version) = version.split_once('@').unwrap_or((version, ""));
+        Failure {
+            error,
+            stage,
+            component,
+            version,
+        }
+    }
+}
+
 /// Where a record was read from.
 #[derive(Debug, Clone, Copy)]
 pub struct Origin<'a> {

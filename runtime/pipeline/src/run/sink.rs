@@ -12,15 +12,15 @@
 //! ([`deliver_poll`]) know nothing of the group: `sluice replay`
 //! ([`super::replay`]) runs them over a range read with a plain consumer.
 
-use std::sync::Arc;
-
 use sluice_client::ConsumerRecord;
 use sluice_types::{Record, TopicPartition};
 use sluice_wasm_host::{GuestErrorKind, SinkInstance, StageError};
 use tracing::{info, warn};
 
 use super::dead_letter::{Failure, Origin};
-use super::stage::{by_partition, decide, to_record, version, Backoff, Next, StageContext};
+use super::stage::{
+    by_partition, decide, run_starts, to_record, version, Backoff, Next, Polled, StageContext,
+};
 use super::status::StageState;
 use super::transform::{join, start_instance, Versioned};
 use crate::plan::SinkPlan;
@@ -39,7 +39,7 @@ pub(crate) struct SinkStages {
 pub async fn run(mut ctx: StageContext, plan: SinkPlan) {
     let mut stages = match start(&ctx, &plan).await {
         Ok(stages) => stages,
-        Err(error) => return fail(&ctx, error),
+        Err(error) => return ctx.fail(error),
     };
     let stage = &plan.stage;
     let mut backoff = Backoff::default();
@@ -50,30 +50,21 @@ pub async fn run(mut ctx: StageContext, plan: SinkPlan) {
     let group_id = ctx.group_id(&stage.name);
     let Some(mut group) = join(&mut ctx, &group_id, &plan.from, plan.start, POLL_RECORDS).await
     else {
-        return stopped(&ctx);
+        return ctx.stopped();
     };
     ctx.status.set_state(StageState::Running);
     info!(pipeline = %ctx.pipeline, stage = %stage.id, "sink running");
 
     while !ctx.stopping() {
-        let records = match group.poll(POLL_RECORDS).await {
-            Ok(records) => records,
-            Err(error) => {
-                ctx.status.error(format!("reading {}: {error}", plan.from));
-                if ctx.sleep(backoff.delay()).await {
-                    break;
-                }
-                continue;
-            }
+        let records = match ctx
+            .poll(&mut group, &plan.from, POLL_RECORDS, &mut backoff)
+            .await
+        {
+            Polled::Records(records) => records,
+            Polled::Nothing => continue,
+            Polled::Stop => break,
         };
-        ctx.status.set_lag(group.lag());
-        if records.is_empty() {
-            continue;
-        }
-        let starts: Vec<(Arc<str>, i32, i64)> = by_partition(&records)
-            .iter()
-            .map(|run| (run[0].topic.clone(), run[0].partition, run[0].offset))
-            .collect();
+        let starts = run_starts(&records);
         let (outcome, written) =
             deliver_poll(&mut ctx, &plan, &mut stages, &records, &mut backoff).await;
         match outcome {
@@ -102,7 +93,7 @@ pub async fn run(mut ctx: StageContext, plan: SinkPlan) {
     if let Err(error) = group.close().await {
         warn!(pipeline = %ctx.pipeline, stage = %stage.id, %error, "leaving the group");
     }
-    stopped(&ctx)
+    ctx.stopped()
 }
 
 /// Loads the connector and the inline transforms, and starts the
@@ -188,14 +179,14 @@ pub(crate) async fn open(
                 message,
                 ..
             }) => {
-                fail(ctx, format!("{}: invalid config: {message}", plan.stage.id));
+                ctx.fail(format!("{}: invalid config: {message}", plan.stage.id));
                 return false;
             }
             Err(error) => {
                 ctx.status.error(error.to_string());
                 ctx.status.set_state(StageState::Retrying);
                 if ctx.sleep(backoff.delay()).await {
-                    stopped(ctx);
+                    ctx.stopped();
                     return false;
                 }
             }
@@ -280,14 +271,7 @@ async fn deliver(
                         }
                         Next::DeadLetter => {
                             let message = ctx.status.redact(error.to_string());
-                            let (name, digest) =
-                                versioned.version.split_once('@').unwrap_or_default();
-                            let failure = Failure {
-                                error: &message,
-                                stage: &transform.id,
-                                component: name,
-                                version: digest,
-                            };
+                            let failure = Failure::new(&message, &transform.id, &versioned.version);
                             let letters: Vec<_> = originals
                                 .iter()
                                 .map(|r| (r.clone(), origin_of(r)))
@@ -307,7 +291,6 @@ async fn deliver(
         return Ok(0);
     }
 
-    let (name, digest) = sink_version.split_once('@').unwrap_or_default();
     let mut attempt = 0;
     let mut backoff = Backoff::default();
     loop {
@@ -324,12 +307,7 @@ async fn deliver(
                     };
                     written -= 1;
                     let reason = ctx.status.redact(refused.reason);
-                    let failure = Failure {
-                        error: &reason,
-                        stage: &plan.stage.id,
-                        component: name,
-                        version: digest,
-                    };
+                    let failure = Failure::new(&reason, &plan.stage.id, sink_version);
                     if !ctx
                         .dead_letter(&[(record.clone(), origin_of(record))], &failure)
                         .await
@@ -358,12 +336,7 @@ async fn deliver(
                     }
                     Next::DeadLetter => {
                         let message = ctx.status.redact(error.to_string());
-                        let failure = Failure {
-                            error: &message,
-                            stage: &plan.stage.id,
-                            component: name,
-                            version: digest,
-                        };
+                        let failure = Failure::new(&message, &plan.stage.id, sink_version);
                         let letters: Vec<_> =
                             records.iter().map(|r| (r.clone(), origin_of(r))).collect();
                         if !ctx.dead_letter(&letters, &failure).await {
@@ -393,16 +366,4 @@ async fn rewrite(
         }
     }
     Ok(())
-}
-
-fn fail(ctx: &StageContext, error: String) {
-    let error = ctx.status.note(error);
-    warn!(pipeline = %ctx.pipeline, stage = %ctx.status.id, %error, "stage failed");
-    ctx.status.set_state(StageState::Failed);
-}
-
-fn stopped(ctx: &StageContext) {
-    if ctx.status.state() != StageState::Failed {
-        ctx.status.set_state(StageState::Stopped);
-    }
 }

@@ -32,12 +32,12 @@ pub async fn run(mut ctx: StageContext, plan: SourcePlan) {
     let stage = &plan.stage;
     let component = match ctx.load(stage).await {
         Ok(component) => component,
-        Err(error) => return fail(&ctx, error),
+        Err(error) => return ctx.fail(error),
     };
     ctx.status.set_version(&version(&component));
     let grants = match ctx.grants(stage) {
         Ok(grants) => grants,
-        Err(error) => return fail(&ctx, error),
+        Err(error) => return ctx.fail(error),
     };
     let mut checkpoints = match ctx.backbone.lease(&ctx.group_id(&stage.name)) {
         None => Checkpoints::Local(CheckpointFile::new(
@@ -46,9 +46,7 @@ pub async fn run(mut ctx: StageContext, plan: SourcePlan) {
             &stage.name,
         )),
         Some(Ok(lease)) => Checkpoints::Leased(lease),
-        Some(Err(error)) => {
-            return fail(&ctx, format!("joining the source's lease group: {error}"))
-        }
+        Some(Err(error)) => return ctx.fail(format!("joining the source's lease group: {error}")),
     };
     let mut instance = SourceInstance::new(component, &stage.id, stage.limits, grants);
     // Each turn: wait for the lease (always held with one worker), open at
@@ -72,7 +70,7 @@ pub async fn run(mut ctx: StageContext, plan: SourcePlan) {
             return;
         }
     }
-    stopped(&ctx)
+    ctx.stopped()
 }
 
 /// Wait between checks of a lease another worker holds.
@@ -98,7 +96,7 @@ async fn open(
         let checkpoint = match checkpoints.load() {
             Ok(checkpoint) => checkpoint,
             Err(error) => {
-                fail(ctx, error);
+                ctx.fail(error);
                 return Opened::Failed;
             }
         };
@@ -109,7 +107,7 @@ async fn open(
                 message,
                 ..
             }) => {
-                fail(ctx, format!("{}: invalid config: {message}", stage.id));
+                ctx.fail(format!("{}: invalid config: {message}", stage.id));
                 return Opened::Failed;
             }
             Err(error) => {
@@ -150,7 +148,7 @@ async fn run_source(
                 warn!(pipeline = %ctx.pipeline, stage = %stage.id, error = %message, "poll failed");
                 attempt += 1;
                 if decide(&error, attempt - 1, stage.on_error) == Next::Stop {
-                    fail(ctx, error.to_string());
+                    ctx.fail(error.to_string());
                     return false;
                 }
                 ctx.status.set_state(StageState::Retrying);
@@ -235,16 +233,4 @@ async fn save(
         ctx.status.error(error.to_string());
     }
     true
-}
-
-fn fail(ctx: &StageContext, error: String) {
-    let error = ctx.status.note(error);
-    warn!(pipeline = %ctx.pipeline, stage = %ctx.status.id, %error, "stage failed");
-    ctx.status.set_state(StageState::Failed);
-}
-
-fn stopped(ctx: &StageContext) {
-    if ctx.status.state() != StageState::Failed {
-        ctx.status.set_state(StageState::Stopped);
-    }
 }

@@ -10,8 +10,9 @@ use sluice_client::ConsumerRecord;
 use sluice_types::Record;
 use sluice_wasm_host::{FileState, Grants, GuestComponent, GuestErrorKind, StageError, WasmEngine};
 use tokio::sync::watch;
+use tracing::warn;
 
-use super::backbone::{Backbone, Outgoing};
+use super::backbone::{Backbone, GroupReader, Outgoing};
 use super::dead_letter::{dead_letter, Failure, Origin};
 use super::status::{StageState, StageStatus};
 use crate::plan::{GrantsPlan, StagePlan};
@@ -47,6 +48,50 @@ impl StageContext {
         tokio::select! {
             _ = tokio::time::sleep(duration) => self.stopping(),
             _ = self.stop.changed() => true,
+        }
+    }
+
+    /// Marks the stage failed with `error` (secrets blanked) and logs it.
+    pub fn fail(&self, error: String) {
+        let error = self.status.note(error);
+        warn!(pipeline = %self.pipeline, stage = %self.status.id, %error, "stage failed");
+        self.status.set_state(StageState::Failed);
+    }
+
+    /// Marks the stage stopped, unless it failed.
+    pub fn stopped(&self) {
+        if self.status.state() != StageState::Failed {
+            self.status.set_state(StageState::Stopped);
+        }
+    }
+
+    /// The next records of the stage's group; `Nothing` after a poll that
+    /// returned none or failed (counted, after a backoff), `Stop` when the
+    /// stage is told to stop while backing off.
+    pub async fn poll(
+        &mut self,
+        group: &mut GroupReader,
+        topic: &str,
+        max: usize,
+        backoff: &mut Backoff,
+    ) -> Polled {
+        match group.poll(max).await {
+            Ok(records) => {
+                self.status.set_lag(group.lag());
+                if records.is_empty() {
+                    Polled::Nothing
+                } else {
+                    Polled::Records(records)
+                }
+            }
+            Err(error) => {
+                self.status.error(format!("reading {topic}: {error}"));
+                if self.sleep(backoff.delay()).await {
+                    Polled::Stop
+                } else {
+                    Polled::Nothing
+                }
+            }
         }
     }
 
@@ -231,6 +276,22 @@ pub fn to_record(record: &ConsumerRecord) -> Record {
         value: record.value.clone(),
         headers: record.headers.clone(),
     }
+}
+
+/// What [`StageContext::poll`] got.
+pub enum Polled {
+    Records(Vec<ConsumerRecord>),
+    Nothing,
+    Stop,
+}
+
+/// Where each partition's run of `records` starts: what a failed batch
+/// rewinds to.
+pub fn run_starts(records: &[ConsumerRecord]) -> Vec<(Arc<str>, i32, i64)> {
+    by_partition(records)
+        .iter()
+        .map(|run| (run[0].topic.clone(), run[0].partition, run[0].offset))
+        .collect()
 }
 
 /// Consumed records split into runs of one partition, in order.

@@ -189,6 +189,26 @@ pub struct PipelineReport {
     pub stages: Vec<StageReport>,
 }
 
+impl PipelineReport {
+    /// Why the pipeline is not running as planned: its file did not start,
+    /// or one of its stages failed.
+    pub fn failure(&self) -> Option<String> {
+        if let Some(error) = &self.error {
+            return Some(format!(
+                "pipeline {} ({}) did not start:\n{error}",
+                self.name, self.file
+            ));
+        }
+        self.stages
+            .iter()
+            .find(|stage| stage.state == StageState::Failed)
+            .map(|stage| {
+                let error = stage.last_error.as_ref().map_or("", |e| e.message.as_str());
+                format!("pipeline {}: stage {} failed: {error}", self.name, stage.id)
+            })
+    }
+}
+
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -19,7 +19,9 @@ use tracing::{info, warn};
 
 use super::backbone::{GroupReader, Outgoing};
 use super::dead_letter::{Failure, Origin};
-use super::stage::{by_partition, decide, to_record, version, Backoff, Next, StageContext};
+use super::stage::{
+    by_partition, decide, run_starts, to_record, version, Backoff, Next, Polled, StageContext,
+};
 use super::status::StageState;
 use crate::plan::{StagePlan, Start, TransformPlan};
 
@@ -58,11 +60,11 @@ pub async fn run(
     let stage = &plan.stage;
     let component = match ctx.load(stage).await {
         Ok(component) => component,
-        Err(error) => return fail(&ctx, error),
+        Err(error) => return ctx.fail(error),
     };
     let mut current = match start_instance(&ctx, stage, component).await {
         Ok(versioned) => versioned,
-        Err(error) => return fail(&ctx, error),
+        Err(error) => return ctx.fail(error),
     };
     ctx.status.set_version(&current.version);
     swaps.mark_unchanged();
@@ -76,7 +78,7 @@ pub async fn run(
     )
     .await
     else {
-        return stopped(&ctx);
+        return ctx.stopped();
     };
     ctx.status.set_state(StageState::Running);
     info!(pipeline = %ctx.pipeline, stage = %stage.id, version = %current.version, "transform running");
@@ -102,24 +104,15 @@ pub async fn run(
                 }
             }
         }
-        let records = match group.poll(POLL_RECORDS).await {
-            Ok(records) => records,
-            Err(error) => {
-                ctx.status.error(format!("reading {}: {error}", plan.from));
-                if ctx.sleep(backoff.delay()).await {
-                    break;
-                }
-                continue;
-            }
+        let records = match ctx
+            .poll(&mut group, &plan.from, POLL_RECORDS, &mut backoff)
+            .await
+        {
+            Polled::Records(records) => records,
+            Polled::Nothing => continue,
+            Polled::Stop => break,
         };
-        ctx.status.set_lag(group.lag());
-        if records.is_empty() {
-            continue;
-        }
-        let starts: Vec<(Arc<str>, i32, i64)> = by_partition(&records)
-            .iter()
-            .map(|run| (run[0].topic.clone(), run[0].partition, run[0].offset))
-            .collect();
+        let starts = run_starts(&records);
         let mut done = true;
         for run in by_partition(&records) {
             if !process_run(&mut ctx, &plan, &mut current, run).await {
@@ -144,7 +137,7 @@ pub async fn run(
     if let Err(error) = group.close().await {
         warn!(pipeline = %ctx.pipeline, stage = %stage.id, %error, "leaving the group");
     }
-    stopped(&ctx)
+    ctx.stopped()
 }
 
 /// Runs one partition's records through the plugin and appends the
@@ -185,12 +178,7 @@ async fn process_run(
                     }
                     Next::DeadLetter => {
                         let message = ctx.status.redact(error.to_string());
-                        let failure = Failure {
-                            error: &message,
-                            stage: &stage.id,
-                            component: current.version.split('@').next().unwrap_or_default(),
-                            version: current.version.split('@').nth(1).unwrap_or_default(),
-                        };
+                        let failure = Failure::new(&message, &stage.id, &current.version);
                         let letters: Vec<(Record, Option<Origin<'_>>)> = records
                             .iter()
                             .map(|r| {
@@ -254,12 +242,7 @@ async fn process_run(
             "the plugin routed a record to output `{name}`, which the stage does not declare \
              (add `outputs = {{ {name} = \"TOPIC\" }}`)"
         );
-        let failure = Failure {
-            error: &message,
-            stage: &stage.id,
-            component: current.version.split('@').next().unwrap_or_default(),
-            version: current.version.split('@').nth(1).unwrap_or_default(),
-        };
+        let failure = Failure::new(&message, &stage.id, &current.version);
         if !ctx.dead_letter(&[(record, None)], &failure).await {
             return false;
         }
@@ -292,17 +275,5 @@ pub async fn join(
                 }
             }
         }
-    }
-}
-
-fn fail(ctx: &StageContext, error: String) {
-    let error = ctx.status.note(error);
-    warn!(pipeline = %ctx.pipeline, stage = %ctx.status.id, %error, "stage failed");
-    ctx.status.set_state(StageState::Failed);
-}
-
-fn stopped(ctx: &StageContext) {
-    if ctx.status.state() != StageState::Failed {
-        ctx.status.set_state(StageState::Stopped);
     }
 }
