@@ -17,7 +17,7 @@ mod encode;
 
 use serde::Deserialize;
 use sluice_guest::host::files;
-use sluice_guest::{Error, Record, Rejected, Sink};
+use sluice_guest::{log, Error, Level, Record, Rejected, Sink};
 
 /// The most encoded bytes held between flushes. Past it, `write` appends
 /// them at once: memory stays bounded whatever the host's flush interval,
@@ -71,9 +71,53 @@ impl FileSink {
     }
 }
 
+/// How much of the file's end is read at a time to find its last newline.
+const TAIL_CHUNK_BYTES: u32 = 64 << 10;
+
+/// A crash in the middle of an append can leave a last line without its
+/// newline, which the next line appended would join. Cuts the file back to
+/// its last whole line (those records were not flushed, so they are
+/// delivered again). A file that ends in a newline, the usual case, costs
+/// one read of its last chunk.
+fn cut_torn_tail(path: &str) -> Result<(), Error> {
+    let size = match files::size(path) {
+        Ok(size) => size,
+        Err(error) if error.message.starts_with("not found:") => return Ok(()),
+        Err(error) => return Err(error),
+    };
+    let mut end = size;
+    let whole = loop {
+        if end == 0 {
+            break 0;
+        }
+        let start = end.saturating_sub(u64::from(TAIL_CHUNK_BYTES));
+        let chunk = files::read_range(path, start, (end - start) as u32)?;
+        if let Some(newline) = chunk.iter().rposition(|b| *b == b'\n') {
+            break start + newline as u64 + 1;
+        }
+        end = start;
+    };
+    if whole < size {
+        log(
+            Level::Warn,
+            &format!(
+                "file-sink: {path:?} ended in {} bytes of a line cut short (a crash during an \
+                 append); cut back to its last whole line",
+                size - whole
+            ),
+        );
+        files::truncate(path, whole)?;
+    }
+    Ok(())
+}
+
 impl Sink for FileSink {
     fn open(config: &str) -> Result<Self, Error> {
         let config = parse_config(config)?;
+        cut_torn_tail(&config.path).map_err(|e| Error {
+            kind: e.kind,
+            message: format!("file-sink: {}", e.message),
+        })?;
         Ok(FileSink {
             path: config.path,
             pending: Vec::new(),
@@ -122,7 +166,11 @@ mod tests {
     #[test]
     fn write_buffers_every_record_without_touching_the_file() {
         // Natively the `files` import panics if called: write must not.
-        let mut sink = FileSink::open(r#"{"path": "a"}"#).unwrap();
+        // (`open` looks at the file's end, so the sink is built directly.)
+        let mut sink = FileSink {
+            path: "a".into(),
+            pending: Vec::new(),
+        };
         let rejected = sink
             .write(vec![
                 Record::from_value(&b"a"[..]),

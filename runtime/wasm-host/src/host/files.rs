@@ -128,6 +128,33 @@ impl files::Host for HostState {
         Ok(contents)
     }
 
+    fn size(&mut self, path: String) -> Result<u64, types::Error> {
+        const FUNCTION: &str = "files.size";
+        let full = self.resolve(FUNCTION, &path)?;
+        std::fs::metadata(&full)
+            .map(|metadata| metadata.len())
+            .map_err(|e| io_error(FUNCTION, &path, &e))
+    }
+
+    fn truncate(&mut self, path: String, len: u64) -> Result<(), types::Error> {
+        const FUNCTION: &str = "files.truncate";
+        let full = self.resolve(FUNCTION, &path)?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&full)
+            .map_err(|e| io_error(FUNCTION, &path, &e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| io_error(FUNCTION, &path, &e))?
+            .len();
+        if len < size {
+            file.set_len(len)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| io_error(FUNCTION, &path, &e))?;
+        }
+        Ok(())
+    }
+
     fn append(&mut self, path: String, contents: Vec<u8>) -> Result<(), types::Error> {
         const FUNCTION: &str = "files.append";
         let full = self.resolve(FUNCTION, &path)?;
